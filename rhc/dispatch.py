@@ -1,0 +1,82 @@
+"""Running one endpoint for one request: auth, coercion, the handler, its answer.
+
+Every outcome ends in `request.respond`, now or (for a delayed handler)
+later; nothing a handler raises escapes this module.
+"""
+import logging
+
+from rhc.errors import HTTPError
+from rhc.request import error_id, to_response
+
+log = logging.getLogger('rhc.dispatch')
+
+FORM = 'application/x-www-form-urlencoded'
+
+
+def run_endpoint(request, endpoint, route, groups):
+    try:
+        if endpoint.auth is not None and not endpoint.auth(request):
+            raise HTTPError(401, 'unauthorized')
+        args = route.coerce_args(groups) if groups else ()
+        if endpoint.fields:
+            result = endpoint.handler(request, *args, **gather_fields(request, endpoint.fields))
+        else:
+            result = endpoint.handler(request, *args)
+        if request.is_responded or request.is_delayed:
+            return
+        status, content, headers = to_response(result)
+    except HTTPError as e:
+        request.respond(e.status, e.document())
+        return
+    except Exception:
+        fail(request, 'handler %s failed' % endpoint.path)
+        return
+    request.respond(status, content, headers)
+
+
+def fail(request, what):
+    """Answer 500 with a fresh id, and log that id beside the traceback."""
+    eid = error_id()
+    log.exception('%s: id=%s request_id=%s %s %s', what, eid, request.request_id,
+                  request.method, request.path)
+    request.respond(500, {'error': 'internal server error', 'id': eid})
+
+
+def _sources(request):
+    """Where CONTENT values come from, in order: JSON object, query, form."""
+    sources = []
+    is_form = request.headers.get('content-type', '').startswith(FORM)
+    if request.body and not is_form:
+        document = request.json
+        if not isinstance(document, dict):
+            raise HTTPError(400, 'the JSON body must be an object')
+        sources.append(document)
+    if request.query_string:
+        sources.append(request.query)
+    if request.body and is_form:
+        sources.append(request.form)
+    return sources
+
+
+def gather_fields(request, fields):
+    """The handler's keyword arguments; HTTPError 400 naming the field on failure."""
+    sources = _sources(request)
+    kwargs = {}
+    for field in fields:
+        name = field.name
+        for source in sources:
+            if name in source:
+                value = source[name]
+                if field.coerce is not None:
+                    try:
+                        value = field.coerce(value)
+                    except ValueError as e:
+                        raise HTTPError(400, f'{name}: {e}', field=name) from None
+                kwargs[name] = value
+                break
+        else:
+            if field.is_required:
+                raise HTTPError(400, f'missing required field: {name}', field=name)
+            if field.default is not None:
+                kwargs[name] = field.default
+    return kwargs

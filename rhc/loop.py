@@ -1,0 +1,276 @@
+"""A single-threaded event loop on `selectors`.
+
+The loop only dispatches: readers and writers keyed by socket, callbacks
+queued with `call_soon`, timers on a heap. Every callback runs in
+`_run_callback`, the one place where an exception is caught and logged, so
+nothing a handler does can stop the loop. It knows nothing of HTTP.
+"""
+import collections
+import heapq
+import logging
+import os
+import selectors
+import signal
+import socket
+import time
+
+log = logging.getLogger('rhc.loop')
+
+_EVENT_READ = selectors.EVENT_READ
+_EVENT_WRITE = selectors.EVENT_WRITE
+
+
+class Handle:
+    """A scheduled callback; `cancel()` stops it from running."""
+    __slots__ = ('fn', 'args', 'when', 'cancelled')
+
+    def __init__(self, fn, args, when=0.0):
+        self.fn = fn
+        self.args = args
+        self.when = when
+        self.cancelled = False
+
+    def cancel(self):
+        self.cancelled = True
+
+    def __lt__(self, other):
+        return self.when < other.when
+
+
+class Loop:
+    """Readers, writers, `call_soon`, `call_later`, and the one place they run."""
+
+    def __init__(self):
+        self._selector = selectors.DefaultSelector()
+        self._ready = collections.deque()
+        self._timers = []
+        self._cancelled_timers = 0
+        self._stopping = False
+        self.running = False
+        self._waker_r, self._waker_w = socket.socketpair()
+        self._waker_r.setblocking(False)
+        self._waker_w.setblocking(False)
+        self.add_reader(self._waker_r, self._drain_waker)
+        self._signal_handlers = {}
+
+    time = staticmethod(time.monotonic)
+
+    # -- readers and writers ---------------------------------------------
+
+    def add_reader(self, sock, callback):
+        self._add(sock, _EVENT_READ, callback)
+
+    def add_writer(self, sock, callback):
+        self._add(sock, _EVENT_WRITE, callback)
+
+    def remove_reader(self, sock):
+        self._remove(sock, _EVENT_READ)
+
+    def remove_writer(self, sock):
+        self._remove(sock, _EVENT_WRITE)
+
+    def _add(self, sock, event, callback):
+        try:
+            key = self._selector.get_key(sock)
+        except KeyError:
+            data = [None, None]
+            data[event - 1] = callback
+            self._selector.register(sock, event, data)
+            return
+        key.data[event - 1] = callback
+        if not key.events & event:
+            self._selector.modify(sock, key.events | event, key.data)
+
+    def _remove(self, sock, event):
+        try:
+            key = self._selector.get_key(sock)
+        except (KeyError, ValueError):
+            return
+        key.data[event - 1] = None
+        events = key.events & ~event
+        if events:
+            self._selector.modify(sock, events, key.data)
+        else:
+            self._selector.unregister(sock)
+
+    def forget(self, sock):
+        """Drop every interest in `sock` (call before closing it)."""
+        try:
+            key = self._selector.unregister(sock)
+        except (KeyError, ValueError):
+            return
+        key.data[0] = key.data[1] = None
+
+    # -- callbacks and timers --------------------------------------------
+
+    def call_soon(self, fn, *args):
+        handle = Handle(fn, args)
+        self._ready.append(handle)
+        return handle
+
+    def call_later(self, delay, fn, *args):
+        handle = TimerHandle(self, fn, args, time.monotonic() + delay)
+        heapq.heappush(self._timers, handle)
+        return handle
+
+    def call_soon_threadsafe(self, fn, *args):
+        handle = self.call_soon(fn, *args)
+        self.wake()
+        return handle
+
+    def wake(self):
+        try:
+            self._waker_w.send(b'\0')
+        except OSError:
+            pass
+
+    def _drain_waker(self):
+        try:
+            while self._waker_r.recv(4096):
+                pass
+        except OSError:
+            pass
+
+    def _timer_cancelled(self):
+        # A cancelled timer stays in the heap until its time comes; compact
+        # when they dominate, so connections that re-arm timers cannot grow it.
+        self._cancelled_timers += 1
+        if self._cancelled_timers > 512 and self._cancelled_timers * 2 > len(self._timers):
+            self._timers = [t for t in self._timers if not t.cancelled]
+            heapq.heapify(self._timers)
+            self._cancelled_timers = 0
+
+    # -- signals ----------------------------------------------------------
+
+    def add_signal_handler(self, signum, fn):
+        """Run `fn()` on the loop when `signum` arrives (main thread only)."""
+        if not self._signal_handlers:
+            signal.set_wakeup_fd(self._waker_w.fileno(), warn_on_full_buffer=False)
+        self._signal_handlers[signum] = signal.signal(signum, lambda *_: self.call_soon(fn))
+
+    def remove_signal_handlers(self):
+        for signum, previous in self._signal_handlers.items():
+            signal.signal(signum, previous)
+        if self._signal_handlers:
+            signal.set_wakeup_fd(-1)
+        self._signal_handlers = {}
+
+    # -- running ----------------------------------------------------------
+
+    def stop(self):
+        """Make the current `run` or `run_until` return after this iteration."""
+        self._stopping = True
+
+    def run(self):
+        self.run_until(lambda: False)
+
+    def run_until(self, predicate, timeout=None):
+        """Run until `predicate()` is true, `stop()` is called, or `timeout` passes.
+
+        Returns `predicate()`'s last value. Nested calls are refused: a
+        handler that waits would freeze every other connection.
+        """
+        if self.running:
+            raise RuntimeError('the rhc loop is already running')
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self.running = True
+        self._stopping = False
+        try:
+            while True:
+                done = predicate()
+                if done or self._stopping:
+                    return done
+                wait = None
+                if deadline is not None:
+                    wait = deadline - time.monotonic()
+                    if wait <= 0:
+                        return done
+                self._run_once(wait)
+        finally:
+            self.running = False
+            self._stopping = False
+
+    def _run_once(self, max_wait):
+        timers = self._timers
+        if self._ready:
+            timeout = 0
+        elif timers:
+            timeout = max(0.0, timers[0].when - time.monotonic())
+            if max_wait is not None:
+                timeout = min(timeout, max_wait)
+        else:
+            timeout = max_wait
+        try:
+            events = self._selector.select(timeout)
+        except InterruptedError:
+            events = ()
+        run = self._run_callback
+        for key, mask in events:
+            reader, writer = key.data
+            if mask & _EVENT_READ and reader is not None:
+                run(reader, ())
+            # The reader may have removed the writer or closed the socket.
+            if mask & _EVENT_WRITE and writer is not None and key.data[1] is writer:
+                run(writer, ())
+        if timers:
+            now = time.monotonic()
+            while timers and timers[0].when <= now:
+                handle = heapq.heappop(timers)
+                if handle.cancelled:
+                    self._cancelled_timers = max(0, self._cancelled_timers - 1)
+                else:
+                    handle.fired = True
+                    self._ready.append(handle)
+        ready = self._ready
+        for _ in range(len(ready)):
+            handle = ready.popleft()
+            if not handle.cancelled:
+                run(handle.fn, handle.args)
+
+    @staticmethod
+    def _run_callback(fn, args):
+        try:
+            fn(*args)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:
+            log.exception('callback %r failed', fn)
+
+    def close(self):
+        self.remove_signal_handlers()
+        self._selector.close()
+        self._waker_r.close()
+        self._waker_w.close()
+
+
+class TimerHandle(Handle):
+    __slots__ = ('loop', 'fired')
+
+    def __init__(self, loop, fn, args, when):
+        super().__init__(fn, args, when)
+        self.loop = loop
+        self.fired = False
+
+    def cancel(self):
+        if not self.cancelled and not self.fired:
+            self.cancelled = True
+            self.loop._timer_cancelled()
+
+
+_default = None
+
+
+def get_loop():
+    """The process's loop, made on first use (what `rhc.wait` and notebooks use)."""
+    global _default
+    if _default is None:
+        _default = Loop()
+    return _default
+
+
+def _reset_after_fork():
+    global _default
+    _default = None
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)

@@ -1,0 +1,142 @@
+"""What a handler receives, and how what it returns becomes a response."""
+import json
+import logging
+import os
+import urllib.parse
+
+from rhc.errors import HTTPError
+
+log = logging.getLogger('rhc.request')
+
+JSON = 'application/json; charset=utf-8'
+TEXT = 'text/plain; charset=utf-8'
+OCTETS = 'application/octet-stream'
+
+
+def render(content, content_type=None):
+    """(body bytes, content type) for a handler's content, per the SPEC table."""
+    if content is None:
+        return b'', content_type
+    if isinstance(content, (dict, list)):
+        return json.dumps(content).encode(), content_type or JSON
+    if isinstance(content, str):
+        return content.encode(), content_type or TEXT
+    if isinstance(content, (bytes, bytearray, memoryview)):
+        return bytes(content), content_type or OCTETS
+    # Numbers, booleans and the like read naturally as JSON.
+    return json.dumps(content).encode(), content_type or JSON
+
+
+def to_response(result):
+    """(status, content, headers) for what a handler returned."""
+    if isinstance(result, tuple):
+        if len(result) == 2:
+            return result[0], result[1], None
+        if len(result) == 3:
+            return result
+        raise TypeError(f'a handler returned a tuple of {len(result)}; expected (status, content[, headers])')
+    if isinstance(result, int) and not isinstance(result, bool):
+        return result, None, None
+    return 200, result, None
+
+
+class Request:
+    """One HTTP request, as a handler sees it; also the way to answer it."""
+
+    __slots__ = ('method', 'path', 'query_string', 'headers', 'body', 'id',
+                 'request_id', 'peer', 'keep_alive', 'started', 'endpoint',
+                 '_query', '_json', '_form', '_send', 'is_delayed',
+                 'is_responded', 'status', 'version', '__dict__')
+
+    def __init__(self, method, path, query_string, headers, body, conn_id,
+                 request_id, peer, keep_alive, started, send):
+        self.method = method
+        self.path = path
+        self.query_string = query_string
+        self.headers = headers
+        self.body = body
+        self.id = conn_id
+        self.request_id = request_id
+        self.peer = peer
+        self.keep_alive = keep_alive
+        self.started = started
+        self.endpoint = None
+        self._query = None
+        self._json = _UNSET
+        self._form = None
+        self._send = send
+        self.is_delayed = False
+        self.is_responded = False
+        self.status = None
+        self.version = 'HTTP/1.1'
+
+    @property
+    def query(self):
+        """The query string as a dict; a repeated name keeps its last value."""
+        if self._query is None:
+            self._query = dict(urllib.parse.parse_qsl(self.query_string, keep_blank_values=True))
+        return self._query
+
+    @property
+    def text(self):
+        """The body decoded as UTF-8 (undecodable bytes replaced)."""
+        return self.body.decode('utf-8', 'replace')
+
+    @property
+    def json(self):
+        """The parsed JSON body; None when the body is empty; 400 when malformed."""
+        if self._json is _UNSET:
+            if not self.body:
+                self._json = None
+            else:
+                try:
+                    self._json = json.loads(self.body)
+                except ValueError as e:
+                    raise HTTPError(400, f'malformed JSON body: {e}') from None
+        return self._json
+
+    @property
+    def form(self):
+        """The body as a url-encoded form (dict; last value wins)."""
+        if self._form is None:
+            self._form = dict(urllib.parse.parse_qsl(self.text, keep_blank_values=True))
+        return self._form
+
+    # The names the original rhc used.
+    http_method = property(lambda self: self.method)
+    http_resource = property(lambda self: self.path)
+    http_query_string = property(lambda self: self.query_string)
+    http_query = property(lambda self: self.query)
+    http_headers = property(lambda self: self.headers)
+    http_content = property(lambda self: self.text)
+
+    def respond(self, code=200, content='', headers=None, message=None, content_type=None):
+        """Answer this request; only the first call counts."""
+        if self.is_responded:
+            return
+        self.is_responded = True
+        self.status = code
+        body, content_type = render(content, content_type)
+        self._send(self, code, body, content_type, headers, message)
+
+    def delay(self):
+        """Tell rhc the handler will respond later (after an async call)."""
+        self.is_delayed = True
+
+    def call(self, fn, args=None, kwargs=None, on_success=None, on_success_code=None,
+             on_error=None, on_none=None, on_none_404=False):
+        """Run the async callable `fn(callback, *args, **kwargs)` and respond from its result."""
+        from rhc.task import call_for_request
+        self.delay()
+        call_for_request(self, fn, args, kwargs, on_success, on_success_code,
+                         on_error, on_none, on_none_404)
+
+    def __repr__(self):
+        return f'<Request {self.method} {self.path} id={self.id} request_id={self.request_id}>'
+
+
+_UNSET = object()
+
+
+def error_id():
+    return os.urandom(8).hex()

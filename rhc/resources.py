@@ -1,0 +1,206 @@
+"""CONNECTION and RESOURCE directives made callable: `micro.connection.NAME.RES(...)`.
+
+A resource call returns a partial, like `Connection.get`: positional
+arguments fill the `{…}` parts of the path, then the REQUIRED names;
+keywords fill OPTIONAL names; REQUIRED and OPTIONAL values form the body.
+Setting `.mock` on a connection answers every resource from that object.
+"""
+import functools
+import json
+import logging
+import re
+import string
+import time
+import urllib.parse
+
+from micro import MicroError
+
+from rhc.client import Connection
+from rhc.config import validator
+from rhc.errors import CallError
+from rhc.importer import ImportFromStringError
+from rhc.routing import resolve
+
+log = logging.getLogger('rhc.connection')
+_PLACEHOLDER = re.compile(r'{([^{}]*)}')
+
+
+def _optional(path, node):
+    return None if path is None else resolve(path, node)
+
+
+class HeaderValue:
+    """A HEADER's value per call: code(), else the config setting, else the default."""
+
+    def __init__(self, header, settings, connection_name):
+        self.key = header.key
+        self.code = _optional(header.code, header)
+        self.setting = f'connection.{connection_name}.header.{header.config}' if header.config else None
+        self.settings = settings
+        self.default = header.default
+
+    def value(self):
+        if self.code is not None:
+            return self.code()
+        if self.setting is not None:
+            configured = self.settings.get(self.setting)
+            if configured is not None:
+                return configured
+        return self.default
+
+
+class Resource:
+    """One RESOURCE of a micro CONNECTION."""
+
+    def __init__(self, model, owner, settings):
+        self.name = model.name
+        self.owner = owner
+        self.method = model.method.upper()
+        self.path = model.path
+        self.placeholders = [name for _, name, _, _ in string.Formatter().parse(model.path)
+                             if name is not None]
+        self.required = [r.name for r in model.required]
+        self.optional = []
+        for opt in model.optional:
+            try:
+                check = validator(opt.validate) if opt.validate else None
+            except ImportFromStringError as e:
+                raise MicroError(opt.source, opt.line, str(e)) from None
+            if opt.config and opt.config not in settings:
+                raise MicroError(opt.source, opt.line, f"unknown setting '{opt.config}'")
+            self.optional.append((opt.name, opt.default, opt.config, check))
+        self.headers = [HeaderValue(h, settings, owner.name) for h in model.headers]
+        self.trace = model.trace
+        self.options = {}
+        for key in ('is_json', 'is_form', 'timeout'):
+            value = getattr(model, key)
+            if value is not None:
+                self.options[key] = value
+        for key in ('handler', 'wrapper', 'setup'):
+            fn = _optional(getattr(model, key), model)
+            if fn is not None:
+                self.options[key] = fn
+        self.settings = settings
+
+    def __repr__(self):
+        return f'<Resource {self.owner.name}.{self.name} {self.method} {self.path}>'
+
+    def __call__(self, *args, **kwargs):
+        where = f'{self.owner.name}.{self.name}'
+        expected = len(self.placeholders) + len(self.required)
+        if len(args) != expected:
+            names = ', '.join(self.placeholders + self.required) or 'none'
+            raise TypeError(f'{where}() takes {expected} positional arguments ({names}), '
+                            f'got {len(args)}')
+        known = {name for name, *_ in self.optional}
+        unknown = set(kwargs) - known
+        if unknown:
+            raise TypeError(f'{where}() got unexpected keyword arguments: '
+                            f'{", ".join(sorted(unknown))}')
+        path_values = args[:len(self.placeholders)]
+        path = self.path
+        for name, value in zip(self.placeholders, path_values):
+            path = path.replace('{' + name + '}', urllib.parse.quote(str(value), safe=''), 1)
+        body = dict(zip(self.required, args[len(self.placeholders):]))
+        for name, default, config, check in self.optional:
+            if name in kwargs:
+                value = kwargs[name]
+            elif config is not None and self.settings.get(config) is not None:
+                value = self.settings.get(config)
+            else:
+                value = default
+            if value is not None and check is not None:
+                try:
+                    value = check(value)
+                except ValueError as e:
+                    raise ValueError(f'{where}: bad value for {name}: {e}') from None
+            if value is not None:
+                body[name] = value
+        return functools.partial(self.owner.call, self, path, body or None)
+
+
+class MicroConnection:
+    """A CONNECTION from a micro file: its resources as attributes, and `.mock`."""
+
+    def __init__(self, model, settings, loop=None):
+        self.name = model.name
+        self.settings = settings
+        self.loop = loop
+        prefix = f'connection.{model.name}.'
+        self.prefix = prefix
+        self.code = _optional(model.code, model)
+        self.hooks = {key: _optional(getattr(model, key), model)
+                      for key in ('handler', 'wrapper', 'setup')}
+        self.is_json = model.is_json
+        self.is_form = model.is_form
+        self.headers = [HeaderValue(h, settings, model.name) for h in model.headers]
+        self.resources = {name: Resource(res, self, settings)
+                          for name, res in model.resources.items()}
+        self.mock = None
+        self._connection = None
+        self._connection_url = None
+
+    def __getattr__(self, name):
+        resources = self.__dict__.get('resources', {})
+        if name in resources:
+            return resources[name]
+        raise AttributeError(f"connection '{self.__dict__.get('name')}' has no resource '{name}'")
+
+    def __dir__(self):
+        return list(super().__dir__()) + list(self.resources)
+
+    @property
+    def url(self):
+        return self.code() if self.code is not None else self.settings[self.prefix + 'url']
+
+    def connection(self):
+        """The client Connection for the current url (remade when the url changes)."""
+        url = self.url
+        if self._connection is None or self._connection_url != url:
+            if not url:
+                raise CallError(f'connection {self.name} has no url')
+            self._connection = Connection(
+                url, is_json=self.is_json, is_form=self.is_form,
+                timeout=self.settings[self.prefix + 'timeout'],
+                loop=self.loop, **{k: v for k, v in self.hooks.items() if v is not None})
+            self._connection_url = url
+        return self._connection
+
+    def call(self, resource, path, body, callback):
+        """Start `resource` with its path and body; `callback(rc, result)` when done."""
+        headers = {}
+        for header in self.headers + resource.headers:
+            value = header.value()
+            if value is not None:
+                headers[header.key] = value
+        if self.mock is not None:
+            return self._call_mock(resource, path, headers, body, callback)
+        if not self.settings[self.prefix + 'is_active']:
+            return callback(1, CallError(f'connection {self.name} is not active'))
+        try:
+            connection = self.connection()
+        except (CallError, ValueError) as e:
+            return callback(1, e if isinstance(e, CallError) else CallError(str(e)))
+        verbose = self.settings[self.prefix + 'is_verbose']
+        started = time.monotonic()
+        if resource.trace:
+            log.debug('%s.%s send %s %s headers=%s body=%s', self.name, resource.name,
+                      resource.method, path, headers, json.dumps(body))
+
+        def done(rc, result):
+            if verbose:
+                log.info('%s.%s %s %s%s %s %.2fms', self.name, resource.name, resource.method,
+                         connection.url, path, 'ok' if rc == 0 else f'failed: {result}',
+                         (time.monotonic() - started) * 1000)
+            if resource.trace:
+                log.debug('%s.%s received rc=%s %r', self.name, resource.name, rc, result)
+            callback(rc, result)
+        connection.request(resource.method, path, body, headers, **resource.options)(done)
+
+    def _call_mock(self, resource, path, headers, body, callback):
+        try:
+            fn = getattr(self.mock, resource.name)
+            result = fn(resource.method, path, headers, body)
+        except Exception as e:
+            return callback(1, e)
+        callback(0, result)

@@ -1,0 +1,181 @@
+"""Route tables compiled from the micro model, and request matching.
+
+Everything a request needs is resolved once at load time: handlers and
+validators imported, coercions built, `Allow` headers joined. Matching has
+three outcomes, as in starlette: no route (404), a route for the path but
+not the method (405 with `Allow`), or a full match.
+"""
+from micro import MicroError
+
+from rhc.config import to_bool
+from rhc.errors import HTTPError
+from rhc.importer import ImportFromStringError, import_by_path
+
+METHOD_NOT_ALLOWED = object()
+
+
+def _to_int(value):
+    if isinstance(value, bool):
+        raise ValueError('expected an integer')
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if value.is_integer():
+            return int(value)
+        raise ValueError('expected an integer')
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValueError('expected an integer') from None
+
+
+def _to_float(value):
+    if isinstance(value, bool):
+        raise ValueError('expected a number')
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError('expected a number') from None
+
+
+def _to_count(value):
+    number = _to_int(value)
+    if number < 1:
+        raise ValueError('expected an integer >= 1')
+    return number
+
+
+def _to_bool(value):
+    try:
+        return to_bool(value)
+    except ValueError:
+        raise ValueError('expected a boolean') from None
+
+
+TYPES = {'int': _to_int, 'float': _to_float, 'count': _to_count, 'bool': _to_bool}
+
+
+def resolve(path, node):
+    """Import `path`, reporting a failure at the micro line of `node`."""
+    try:
+        return import_by_path(path)
+    except ImportFromStringError as e:
+        raise MicroError(node.source, node.line, str(e)) from None
+
+
+def build_coercer(type_name, enum_name, enums, node):
+    """A function value -> coerced value that raises ValueError with a reason."""
+    steps = []
+    if enum_name is not None:
+        enum = enums[enum_name]
+        items = frozenset(enum.items)
+        listing = ', '.join(enum.items)
+        fold = str.upper if enum.to_upper else str.lower if enum.to_lower else None
+
+        def check_enum(value):
+            if not isinstance(value, str):
+                raise ValueError(f'must be one of: {listing}')
+            if fold is not None:
+                value = fold(value)
+            if value not in items:
+                raise ValueError(f'must be one of: {listing}')
+            return value
+        steps.append(check_enum)
+    if type_name is not None:
+        steps.append(TYPES.get(type_name) or resolve(type_name, node))
+    if not steps:
+        return None
+    if len(steps) == 1:
+        return steps[0]
+
+    def chain(value):
+        for step in steps:
+            value = step(value)
+        return value
+    return chain
+
+
+class Field:
+    """A CONTENT parameter: where it comes from and how it is checked."""
+    __slots__ = ('name', 'coerce', 'is_required', 'default')
+
+    def __init__(self, content, enums):
+        self.name = content.name
+        self.coerce = build_coercer(content.type, content.enum, enums, content)
+        self.is_required = content.is_required and content.default is None
+        self.default = None
+        if content.default is not None:
+            try:
+                self.default = self.coerce(content.default) if self.coerce else content.default
+            except ValueError as e:
+                raise MicroError(content.source, content.line,
+                                 f"bad default for {content.name}: {e}") from None
+
+
+class Endpoint:
+    """One method of one route: the handler and what it takes."""
+    __slots__ = ('verb', 'path', 'handler', 'fields', 'auth', 'silent')
+
+    def __init__(self, method, route, server_auth, enums):
+        self.verb = method.verb
+        self.path = method.handler
+        self.handler = resolve(method.handler, method)
+        if not callable(self.handler):
+            raise MicroError(method.source, method.line, f"'{method.handler}' is not callable")
+        self.fields = [Field(content, enums) for content in method.contents]
+        auth = server_auth if method.auth is None else method.auth
+        self.auth = None if auth in (None, 'none') else resolve(auth, method)
+        self.silent = route.silent
+
+
+class Route:
+    __slots__ = ('pattern', 'match', 'args', 'endpoints', 'allow')
+
+    def __init__(self, route, server_auth, enums):
+        self.pattern = route.pattern
+        self.match = route.regex.match
+        names = {index: name for name, index in route.regex.groupindex.items()}
+        self.args = []
+        for position in range(1, route.regex.groups + 1):
+            arg = route.args[position - 1] if position <= len(route.args) else None
+            coerce = arg and build_coercer(arg.type, arg.enum, enums, arg)
+            self.args.append((names.get(position, f'arg{position}'), coerce))
+        self.endpoints = {verb: Endpoint(method, route, server_auth, enums)
+                          for verb, method in route.methods.items()}
+        if 'GET' in self.endpoints:
+            self.endpoints.setdefault('HEAD', self.endpoints['GET'])
+        self.allow = set(self.endpoints)
+
+    def coerce_args(self, groups):
+        values = []
+        for (name, coerce), value in zip(self.args, groups):
+            if coerce is not None and value is not None:
+                try:
+                    value = coerce(value)
+                except ValueError as e:
+                    raise HTTPError(400, f'{name}: {e}', field=name) from None
+            values.append(value)
+        return values
+
+
+class Router:
+    """The routes of one server, tried in file order."""
+
+    def __init__(self, server, enums):
+        self.routes = [Route(route, server.auth, enums) for route in server.routes]
+
+    def match(self, method, path):
+        """(endpoint, route, groups), or (METHOD_NOT_ALLOWED, allow, None), or None."""
+        allow = None
+        for route in self.routes:
+            m = route.match(path)
+            if m is None:
+                continue
+            endpoint = route.endpoints.get(method)
+            if endpoint is not None:
+                return endpoint, route, m.groups()
+            allow = route.allow if allow is None else allow | route.allow
+        if allow is not None:
+            return METHOD_NOT_ALLOWED, ', '.join(sorted(allow)), None
+        return None
+

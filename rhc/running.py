@@ -1,0 +1,39 @@
+"""Running the process's loop: `wait` for one call, or `run` until stopped."""
+from rhc.errors import CallError
+from rhc.loop import get_loop
+
+
+def wait(partial, timeout=None):
+    """Run the loop until `partial` completes; return its result or raise its error.
+
+    Every server loaded in the process is served meanwhile. After `timeout`
+    seconds, raise `CallError('timeout')`.
+    """
+    outcome = []
+    loop = get_loop()
+    try:
+        partial(lambda rc, result: outcome or outcome.append((rc, result)))
+    except Exception as e:
+        raise e if isinstance(e, CallError) else CallError(f'{type(e).__name__}: {e}') from e
+    if not outcome:
+        loop.run_until(lambda: outcome, timeout)
+    if not outcome:
+        raise CallError('timeout')
+    rc, result = outcome[0]
+    if rc == 0:
+        return result
+    if isinstance(result, BaseException):
+        raise result
+    raise CallError(str(result))
+
+
+def run():
+    """Serve until `stop()` is called or Ctrl-C."""
+    try:
+        get_loop().run()
+    except KeyboardInterrupt:
+        pass
+
+
+def stop():
+    get_loop().stop()

@@ -1,0 +1,469 @@
+"""HTTP listeners and the per-connection protocol.
+
+A `Listener` accepts sockets for one SERVER; each accepted socket gets an
+`HTTPConnection`, which only moves bytes between the socket and the sans-IO
+parser, hands complete requests to `dispatch`, and writes responses in
+order (one request at a time, so pipelined requests are answered in turn).
+"""
+import errno
+import itertools
+import logging
+import os
+import re
+import socket
+import ssl
+import time
+import urllib.parse
+from email.utils import formatdate
+from http import HTTPStatus
+
+from rhc import dispatch, http
+from rhc.routing import METHOD_NOT_ALLOWED
+from rhc.request import Request, render
+
+log = logging.getLogger('rhc.server')
+access_log = logging.getLogger('rhc.access')
+
+BACKLOG = max(1024, socket.SOMAXCONN)
+RECV_SIZE = 256 * 1024
+ACCEPT_BATCH = 64
+# While a request is in flight, a client may pipeline this much before we
+# stop reading from it (its requests wait in the parser's buffer).
+MAX_PIPELINE_BUFFER = 256 * 1024
+ACCEPT_RETRY = 0.25    # seconds to pause accepting when out of descriptors
+OUT_OF_DESCRIPTORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+
+_STATUS_LINES = {}
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def status_line(status, reason=None):
+    if reason is None:
+        line = _STATUS_LINES.get(status)
+        if line is None:
+            try:
+                phrase = HTTPStatus(status).phrase
+            except ValueError:
+                phrase = 'Unknown'
+            line = _STATUS_LINES[status] = f'HTTP/1.1 {status} {phrase}\r\n'.encode()
+        return line
+    return f'HTTP/1.1 {status} {reason}\r\n'.encode('latin-1')
+
+
+class _Clock:
+    """The Date header, formatted once a second."""
+    second = 0
+    value = b''
+
+    @classmethod
+    def date(cls):
+        now = int(time.time())
+        if now != cls.second:
+            cls.second = now
+            cls.value = formatdate(now, usegmt=True).encode()
+        return cls.value
+
+
+_REQUEST_PREFIX = os.urandom(4).hex()
+_request_counter = itertools.count(1)
+
+
+def request_id_for(headers):
+    """The client's X-Request-Id when it is sane, else a new one."""
+    given = headers.get('x-request-id')
+    if given and len(given) <= 128 and given.isascii() and given.isprintable() and ' ' not in given:
+        return given
+    return f'{_REQUEST_PREFIX}{next(_request_counter):08x}'
+
+
+def _no_body(status):
+    return status < 200 or status in (204, 304)
+
+
+class Limits:
+    """Per-server limits (SPEC §5), overridable in config."""
+
+    def __init__(self, max_request_line=http.MAX_REQUEST_LINE, max_header=http.MAX_HEADER,
+                 max_header_fields=http.MAX_HEADER_FIELDS, max_body=http.MAX_BODY,
+                 header_timeout=10.0, idle_timeout=60.0):
+        self.max_request_line = max_request_line
+        self.max_header = max_header
+        self.max_header_fields = max_header_fields
+        self.max_body = max_body
+        self.header_timeout = header_timeout
+        self.idle_timeout = idle_timeout
+
+
+class HTTPConnection:
+    """One accepted socket: read, parse, dispatch, write, in order."""
+
+    __slots__ = ('listener', 'loop', 'sock', 'peer', 'id', 'parser', 'current',
+                 'out', 'writing', 'closing', 'closed', 'paused', 'last_active',
+                 'request_started', 'bytes_in', 'handshaking', 'in_process')
+
+    def __init__(self, listener, sock, peer, conn_id):
+        self.listener = listener
+        self.loop = listener.loop
+        self.sock = sock
+        self.peer = peer
+        self.id = conn_id
+        limits = listener.limits
+        self.parser = http.RequestParser(limits.max_request_line, limits.max_header,
+                                         limits.max_header_fields, limits.max_body)
+        self.current = None
+        self.out = bytearray()
+        self.writing = False
+        self.closing = False
+        self.closed = False
+        self.paused = False
+        self.in_process = False
+        self.last_active = time.monotonic()
+        self.request_started = None
+        self.bytes_in = 0
+        self.handshaking = isinstance(sock, ssl.SSLSocket)
+        self.loop.add_reader(sock, self.on_readable)
+
+    # -- reading ----------------------------------------------------------
+
+    def on_readable(self):
+        if self.handshaking:
+            return self._handshake()
+        try:
+            data = self.sock.recv(RECV_SIZE)
+            if isinstance(self.sock, ssl.SSLSocket):
+                while self.sock.pending():
+                    data += self.sock.recv(RECV_SIZE)
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
+            return
+        except (OSError, ssl.SSLError):
+            return self.close()
+        if not data:
+            return self.close()
+        self.last_active = time.monotonic()
+        if self.request_started is None:
+            self.request_started = self.last_active
+        self.bytes_in += len(data)
+        self.parser.feed(data)
+        self.process()
+
+    def _handshake(self):
+        try:
+            self.sock.do_handshake()
+        except ssl.SSLWantReadError:
+            return
+        except ssl.SSLWantWriteError:
+            self.loop.add_writer(self.sock, self._handshake)
+            return
+        except (OSError, ssl.SSLError) as e:
+            log.debug('conn=%s ssl handshake failed: %s', self.id, e)
+            return self.close()
+        self.handshaking = False
+        self.loop.remove_writer(self.sock)
+        self.last_active = time.monotonic()
+
+    def process(self):
+        """Dispatch the buffered requests, one at a time, until one is delayed."""
+        if self.in_process:
+            return
+        self.in_process = True
+        try:
+            while self.current is None and not self.closing:
+                try:
+                    raw = self.parser.next_request()
+                except http.ProtocolError as e:
+                    self._reject(e)
+                    break
+                if raw is None:
+                    if self.parser.expect_continue:
+                        self.parser.continue_sent()
+                        self.out += b'HTTP/1.1 100 Continue\r\n\r\n'
+                    if not self.parser.in_progress:
+                        self.request_started = None
+                    break
+                self._dispatch(raw)
+            if self.current is not None and self.parser.buffered > MAX_PIPELINE_BUFFER:
+                self.pause()
+        finally:
+            self.in_process = False
+        self.flush()
+
+    def _dispatch(self, raw):
+        started = self.request_started or time.monotonic()
+        self.request_started = time.monotonic() if self.parser.in_progress else None
+        path = raw.path
+        if '%' in path:
+            path = urllib.parse.unquote(path)
+        request = Request(raw.method, path, raw.query_string, raw.headers, raw.body,
+                          self.id, request_id_for(raw.headers), self.peer,
+                          raw.keep_alive, started, self.send)
+        request.version = raw.version
+        self.current = request
+        match = self.listener.router.match(raw.method, path)
+        if match is None:
+            request.respond(404, {'error': 'not found'})
+        elif match[0] is METHOD_NOT_ALLOWED:
+            request.respond(405, {'error': 'method not allowed'}, {'Allow': match[1]})
+        else:
+            endpoint, route, groups = match
+            request.endpoint = endpoint
+            dispatch.run_endpoint(request, endpoint, route, groups)
+
+    def _reject(self, error):
+        """Answer a protocol error and close: the stream can't be trusted after it."""
+        self.closing = True
+        body, content_type = render({'error': error.message})
+        self._write_response(None, error.status, body, content_type, None, None, False,
+                             request_id_for({}))
+        log.info('conn=%s rejected: %s %s', self.id, error.status, error.message)
+
+    # -- writing ----------------------------------------------------------
+
+    def send(self, request, status, body, content_type, headers, reason):
+        """The `respond` of this connection's requests; writes in request order."""
+        if self.closed:
+            return
+        keep_alive = request.keep_alive and not self.closing and not self.listener.stopping
+        try:
+            extra = _header_lines(headers) if headers else b''
+        except ValueError as e:
+            # Refuse to send CR/LF smuggled into a header by a handler.
+            log.error('conn=%s request_id=%s refusing response headers: %s',
+                      self.id, request.request_id, e)
+            status, extra, reason = 500, b'', None
+            body, content_type = render({'error': 'internal server error'})
+        if request.method == 'HEAD':
+            # HEAD answers with GET's headers, Content-Length included, but no body.
+            length = len(body)
+            body = b''
+        else:
+            length = None
+        out = self._write_response(request, status, body, content_type, extra, reason,
+                                   keep_alive, request.request_id, length)
+        if not keep_alive:
+            self.closing = True
+        if self.listener.log_requests and not (request.endpoint and request.endpoint.silent
+                                               and status < 400):
+            if access_log.isEnabledFor(logging.INFO):
+                access_log.info('conn=%s request_id=%s %s %s %s %.2fms in=%d out=%d',
+                                self.id, request.request_id, request.method, request.path,
+                                status, (time.monotonic() - request.started) * 1000,
+                                len(request.body), out)
+        if request is self.current:
+            self.current = None
+        if not self.in_process:
+            # A delayed answer: send it now, then serve what was pipelined behind it.
+            self.flush()
+            if self.paused:
+                self.resume()
+            if not self.closed:
+                self.process()
+
+    def _write_response(self, request, status, body, content_type, extra, reason,
+                        keep_alive, request_id, length=None):
+        head = [status_line(status, reason)]
+        if content_type and not _no_body(status):
+            head.append(b'Content-Type: ' + content_type.encode('latin-1') + b'\r\n')
+        if not _no_body(status):
+            head.append(b'Content-Length: %d\r\n' % (len(body) if length is None else length))
+        head.append(b'Date: ' + _Clock.date() + b'\r\nX-Request-Id: '
+                    + request_id.encode('latin-1') + b'\r\n')
+        if extra:
+            head.append(extra)
+        if not keep_alive:
+            head.append(b'Connection: close\r\n')
+        elif request is not None and request.version == 'HTTP/1.0':
+            head.append(b'Connection: keep-alive\r\n')
+        head.append(b'\r\n')
+        out = self.out
+        before = len(out)
+        out += b''.join(head)
+        if body and not _no_body(status):
+            out += body
+        return len(out) - before
+
+    def flush(self):
+        if self.writing or self.closed:
+            return
+        out = self.out
+        if out:
+            try:
+                sent = self.sock.send(out)
+            except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                sent = 0
+            except (OSError, ssl.SSLError):
+                return self.close()
+            self.last_active = time.monotonic()
+            if sent < len(out):
+                del out[:sent]
+                self.writing = True
+                self.loop.add_writer(self.sock, self._on_writable)
+                return
+            out.clear()
+        if self.closing and self.current is None:
+            self.close()
+
+    def _on_writable(self):
+        self.writing = False
+        self.loop.remove_writer(self.sock)
+        self.flush()
+
+    # -- flow control and lifecycle ---------------------------------------
+
+    def pause(self):
+        self.paused = True
+        self.loop.remove_reader(self.sock)
+
+    def resume(self):
+        self.paused = False
+        if not self.closed:
+            self.loop.add_reader(self.sock, self.on_readable)
+
+    def is_idle(self):
+        return self.current is None and not self.out and not self.parser.in_progress
+
+    def check_timeouts(self, now, limits):
+        if self.current is not None or self.out:
+            return
+        if self.request_started is not None or self.parser.in_progress or self.handshaking:
+            started = self.request_started or self.last_active
+            if now - started > limits.header_timeout:
+                log.info('conn=%s header timeout after %.1fs', self.id, now - started)
+                self.close()
+        elif now - self.last_active > limits.idle_timeout:
+            self.close()
+
+    def close(self):
+        if self.closed:
+            return
+        self.closed = True
+        self.loop.forget(self.sock)
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        self.listener.connections.discard(self)
+
+
+def _header_lines(headers):
+    items = headers.items() if hasattr(headers, 'items') else headers
+    lines = []
+    for name, value in items:
+        name = str(name)
+        value = str(value)
+        if not _TOKEN.fullmatch(name):
+            raise ValueError(f'bad header name {name!r}')
+        if '\r' in value or '\n' in value or '\0' in value:
+            raise ValueError(f'bad value for header {name!r}')
+        lines.append(f'{name}: {value}\r\n')
+    return ''.join(lines).encode('latin-1')
+
+
+class Listener:
+    """One SERVER: a listening socket and the connections it accepted."""
+
+    def __init__(self, loop, name, router, host='0.0.0.0', port=0, limits=None,
+                 ssl_context=None, reuse_port=False, log_requests=True):
+        self.loop = loop
+        self.name = name
+        self.router = router
+        self.host = host
+        self.limits = limits or Limits()
+        self.ssl_context = ssl_context
+        self.log_requests = log_requests
+        self.connections = set()
+        self.stopping = False
+        self._ids = itertools.count(1)
+        self._accept_paused = None
+        self._sweeper = None
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            self.sock.bind((host, port))
+            self.sock.listen(BACKLOG)
+        except OSError:
+            self.sock.close()
+            raise
+        self.sock.setblocking(False)
+        self.port = self.sock.getsockname()[1]
+
+    def start(self):
+        self.loop.add_reader(self.sock, self._accept)
+        self._schedule_sweep()
+
+    def _accept(self):
+        for _ in range(ACCEPT_BATCH):
+            try:
+                sock, peer = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:
+                if e.errno in OUT_OF_DESCRIPTORS:
+                    self._pause_accepting(e)
+                    return
+                if e.errno == errno.ECONNABORTED:
+                    continue
+                log.warning('server %s: accept failed: %s', self.name, e)
+                return
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.ssl_context is not None:
+                try:
+                    sock = self.ssl_context.wrap_socket(sock, server_side=True,
+                                                        do_handshake_on_connect=False)
+                except (OSError, ssl.SSLError):
+                    sock.close()
+                    continue
+            self.connections.add(HTTPConnection(self, sock, peer, next(self._ids)))
+
+    def _pause_accepting(self, error):
+        # Out of descriptors the listener stays readable; stop watching it for a
+        # while instead of spinning, and let finished connections free some.
+        if self._accept_paused is None:
+            log.warning('server %s: %s; pausing accept for %.2fs', self.name,
+                        os.strerror(error.errno), ACCEPT_RETRY)
+        self.loop.remove_reader(self.sock)
+        self._accept_paused = self.loop.call_later(ACCEPT_RETRY, self._resume_accepting)
+
+    def _resume_accepting(self):
+        self._accept_paused = None
+        if not self.stopping:
+            self.loop.add_reader(self.sock, self._accept)
+
+    def _schedule_sweep(self):
+        limits = self.limits
+        interval = max(0.05, min(1.0, limits.header_timeout / 4, limits.idle_timeout / 4))
+        self._sweeper = self.loop.call_later(interval, self._sweep)
+
+    def _sweep(self):
+        now = time.monotonic()
+        for connection in list(self.connections):
+            connection.check_timeouts(now, self.limits)
+        self._schedule_sweep()
+
+    def stop_accepting(self):
+        """Close the listening socket; connections in flight go on."""
+        if self.stopping:
+            return
+        self.stopping = True
+        if self._accept_paused is not None:
+            self._accept_paused.cancel()
+        self.loop.forget(self.sock)
+        self.sock.close()
+        for connection in list(self.connections):
+            # Busy ones answer what they are serving with Connection: close.
+            if connection.is_idle():
+                connection.close()
+
+    @property
+    def busy(self):
+        return any(not c.is_idle() for c in self.connections)
+
+    def close(self):
+        """Stop everything now: listener, timers, every connection."""
+        self.stop_accepting()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        for connection in list(self.connections):
+            connection.close()

@@ -1,0 +1,116 @@
+"""A running service: what a micro model describes, set up on a loop.
+
+This is the one module that sees both the language (the model) and the
+runtime (listeners, connections, settings). Everything that can fail at
+load time fails here, as a `MicroError` naming the micro line.
+"""
+import logging
+import ssl
+import types
+
+from micro import MicroError
+
+from rhc.config import load_settings
+from rhc.resources import MicroConnection
+from rhc.routing import Router, resolve
+from rhc.server import Limits, Listener
+
+log = logging.getLogger('rhc.service')
+
+
+def settings_namespace(settings, service):
+    """`rhc.micro.config`: CONFIG names as attributes (dotted names nest)."""
+    root = types.SimpleNamespace()
+    for name in service.configs:
+        target = root
+        *parents, leaf = name.split('.')
+        for part in parents:
+            if not isinstance(getattr(target, part, None), types.SimpleNamespace):
+                setattr(target, part, types.SimpleNamespace())
+            target = getattr(target, part)
+        setattr(target, leaf, settings[name])
+    return root
+
+
+class Service:
+    """Servers (`servers[NAME]`) and connections (`connections[NAME]`) of one model."""
+
+    def __init__(self, model, loop, config_file=None, environ=None, log_requests=True,
+                 reuse_port=False):
+        self.model = model
+        self.loop = loop
+        self.settings = load_settings(model, config_file, environ)
+        self.config = settings_namespace(self.settings, model)
+        self.routers = {name: Router(server, model.enums) for name, server in model.servers.items()}
+        self.connections = {name: MicroConnection(connection, self.settings, loop)
+                            for name, connection in model.connections.items()}
+        self.setups = [resolve(s.handler, s) for s in model.setups]
+        self.teardowns = [resolve(t.handler, t) for t in model.teardowns]
+        self.log_requests = log_requests
+        self.reuse_port = reuse_port
+        self.servers = {}
+
+    def listen(self):
+        """Bind every active server; an error names the SERVER line."""
+        for name, server in self.model.servers.items():
+            prefix = f'server.{name}.'
+            if not self.settings[prefix + 'is_active']:
+                continue
+            limits = Limits(**{key: self.settings[prefix + key] for key in (
+                'max_request_line', 'max_header', 'max_header_fields', 'max_body',
+                'header_timeout', 'idle_timeout')})
+            context = self._ssl_context(name, server)
+            port = self.settings[prefix + 'port']
+            host = self.settings[prefix + 'host']
+            try:
+                listener = Listener(self.loop, name, self.routers[name], host, port, limits,
+                                    context, self.reuse_port, self.log_requests)
+            except OSError as e:
+                self.close()
+                raise MicroError(server.source, server.line,
+                                 f'server {name} cannot listen on port {port}: {e.strerror}') from None
+            self.servers[name] = listener
+
+    def _ssl_context(self, name, server):
+        prefix = f'server.{name}.ssl.'
+        if not self.settings[prefix + 'is_active']:
+            return None
+        certfile, keyfile = self.settings[prefix + 'certfile'], self.settings[prefix + 'keyfile']
+        if not certfile:
+            raise MicroError(server.source, server.line,
+                             f'server {name}: ssl.is_active needs {prefix}certfile')
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            context.load_cert_chain(certfile, keyfile)
+        except (OSError, ssl.SSLError) as e:
+            raise MicroError(server.source, server.line,
+                             f'server {name}: cannot load certificate: {e}') from None
+        return context
+
+    def setup(self):
+        for fn in self.setups:
+            fn(self.config)
+
+    def start(self):
+        for name, listener in self.servers.items():
+            listener.start()
+            log.info('listening on %s port %d', name, listener.port)
+
+    def stop_accepting(self):
+        for listener in self.servers.values():
+            listener.stop_accepting()
+
+    @property
+    def busy(self):
+        return any(listener.busy for listener in self.servers.values())
+
+    def teardown(self):
+        for fn in self.teardowns:
+            try:
+                fn()
+            except Exception:
+                log.exception('TEARDOWN %r failed', fn)
+
+    def close(self):
+        for listener in self.servers.values():
+            listener.close()
