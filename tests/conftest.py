@@ -1,0 +1,160 @@
+"""Shared fixtures: a server on its own loop in a thread, and a launched service.
+
+Servers bind port 0 on 127.0.0.1 and are always stopped. Handlers used by
+the micro sources in tests live in tests/handlers.py (`handlers.NAME`).
+"""
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import micro
+from rhc.loop import Loop
+from rhc.service import Service
+
+TESTS = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(TESTS)
+if TESTS not in sys.path:
+    sys.path.insert(0, TESTS)
+
+
+class Running:
+    """A service served by a loop in a background thread."""
+
+    def __init__(self, lines, config=None, environ=None):
+        model = micro.parse(lines)
+        env = {f'SERVER_{name.upper()}_HOST': '127.0.0.1' for name in model.servers}
+        env.update(environ or {})
+        self.loop = Loop()
+        self.service = Service(model, self.loop, config_file=config, environ=env)
+        self.service.listen()
+        self.service.setup()
+        self.service.start()
+        self.thread = threading.Thread(target=self.loop.run, daemon=True)
+        self.thread.start()
+
+    def port(self, name=None):
+        servers = self.service.servers
+        return (servers[name] if name else next(iter(servers.values()))).port
+
+    @property
+    def url(self):
+        return f'http://127.0.0.1:{self.port()}'
+
+    def call(self, fn, *args):
+        """Run `fn(*args)` on the server's loop and return its result."""
+        done = threading.Event()
+        box = []
+
+        def run():
+            try:
+                box.append(fn(*args))
+            finally:
+                done.set()
+        self.loop.call_soon_threadsafe(run)
+        assert done.wait(5)
+        return box[0] if box else None
+
+    def stop(self):
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.service.close()
+        self.loop.close()
+
+
+@pytest.fixture
+def serve():
+    """`serve(lines, config=None, environ=None)` -> Running, stopped after the test."""
+    running = []
+
+    def start(lines, config=None, environ=None):
+        running.append(Running(lines, config, environ))
+        return running[-1]
+    yield start
+    for r in running:
+        r.stop()
+
+
+class Launched:
+    """`python -m rhc.launch` in a subprocess; ports read from its log."""
+
+    def __init__(self, args, env=None, cwd=None):
+        full_env = dict(os.environ)
+        full_env['PYTHONPATH'] = os.pathsep.join([ROOT, TESTS, full_env.get('PYTHONPATH', '')])
+        full_env.update(env or {})
+        self.proc = subprocess.Popen([sys.executable, '-m', 'rhc.launch', *args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     env=full_env, cwd=cwd or ROOT, text=True)
+        self.log = []
+        self.ports = {}
+
+    def wait_listening(self, count=1, timeout=10):
+        deadline = time.monotonic() + timeout
+        while len(self.ports) < count:
+            line = self.readline(deadline)
+            m = re.search(r'listening on (\S+) port (\d+)', line)
+            if m:
+                self.ports[m.group(1)] = int(m.group(2))
+        return self
+
+    def readline(self, deadline):
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError('launched service said nothing in time:\n' + ''.join(self.log))
+            ready, _, _ = select.select([self.proc.stderr], [], [], left)
+            if ready:
+                line = self.proc.stderr.readline()
+                if not line:
+                    raise AssertionError('launched service exited:\n' + ''.join(self.log))
+                self.log.append(line)
+                return line
+
+    def port(self, name=None):
+        return self.ports[name] if name else next(iter(self.ports.values()))
+
+    def terminate(self, timeout=15):
+        """SIGTERM, then wait; returns (exit code, the rest of stdout, the rest of stderr)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        out, err = self.proc.communicate(timeout=timeout)
+        self.log.append(err)
+        return self.proc.returncode, out, ''.join(self.log)
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate(timeout=5)
+
+
+@pytest.fixture
+def launch():
+    """`launch(*args, env=None)` -> Launched (not yet waited on), killed after the test."""
+    launched = []
+
+    def start(*args, env=None, cwd=None):
+        launched.append(Launched(list(args), env, cwd))
+        return launched[-1]
+    yield start
+    for proc in launched:
+        proc.kill()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_default_loop():
+    """Each test gets a fresh process loop, and loses what it loaded onto it."""
+    import rhc.loop
+    import rhc.micro
+    yield
+    for listener in list(rhc.micro._servers.values()):
+        listener.close()
+    rhc.micro._servers.clear()
+    if rhc.loop._default is not None:
+        rhc.loop._default.close()
+        rhc.loop._default = None

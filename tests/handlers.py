@@ -1,0 +1,251 @@
+"""Handlers named by the micro sources of the tests (`handlers.NAME`)."""
+import rhc
+
+
+def ping(request):
+    return {'ping': 'pong'}
+
+
+def echo(request):
+    return {'method': request.method, 'path': request.path, 'query': request.query,
+            'body': request.text}
+
+
+def upper(value):
+    """A CONFIG validator: any string, upper-cased."""
+    return str(value).upper()
+
+
+# -- tests/test_server_*.py ------------------------------------------------
+import json as _json
+import os as _os
+import time as _time
+
+
+def ret_dict(request):
+    return {'kind': 'dict'}
+
+
+def ret_list(request):
+    return [1, 'two', 3]
+
+
+def ret_str(request):
+    return 'héllo'
+
+
+def ret_bytes(request):
+    return b'\x00\x01\xff'
+
+
+def ret_none(request):
+    return None
+
+
+def ret_int(request):
+    return 202
+
+
+def ret_int_204(request):
+    return 204
+
+
+def ret_pair(request):
+    return 201, {'created': True}
+
+
+def ret_triple(request):
+    return 203, 'with headers', {'X-Extra': 'yes', 'Cache-Control': 'no-store'}
+
+
+def ret_typed_triple(request):
+    return 200, '<p>hi</p>', {'Content-Type': 'text/html; charset=utf-8'}
+
+
+def respond_twice(request):
+    request.respond(201, {'first': True})
+    request.respond(500, {'second': True})
+    return 'ignored'
+
+
+def respond_message(request):
+    request.respond(299, 'custom', message='Fine Thanks', content_type='text/x-custom')
+
+
+def delayed(request):
+    """Answer from a timer; `?ms=N` says how long (default 50)."""
+    request.delay()
+    ms = int(request.query.get('ms', 50))
+    rhc.timer.add(lambda: request.respond(200, {'delayed': ms, 'path': request.path}), ms).start()
+
+
+def delayed_twice(request):
+    request.delay()
+
+    def later():
+        request.respond(200, 'first')
+        request.respond(500, 'second')
+    rhc.timer.add(later, 20).start()
+
+
+def attributes(request):
+    content_type = request.headers.get('content-type', '')
+    return {
+        'method': request.method,
+        'path': request.path,
+        'query_string': request.query_string,
+        'query': request.query,
+        'headers': dict(request.headers),
+        'x_mixed': request.headers.get('X-MiXeD-CaSe'),
+        'x_mixed_item': request.headers['x-mixed-case'] if 'X-MIXED-CASE' in request.headers else None,
+        'body': request.body.decode('latin-1'),
+        'text': request.text,
+        'json': request.json if 'json' in content_type else None,
+        'form': request.form if 'form' in content_type else None,
+        'id': request.id,
+        'request_id': request.request_id,
+        'peer': list(request.peer),
+        'http_method': request.http_method,
+        'http_resource': request.http_resource,
+        'http_query_string': request.http_query_string,
+        'http_query': request.http_query,
+        'http_headers': dict(request.http_headers),
+        'http_content': request.http_content,
+    }
+
+
+def conn_id(request):
+    return {'id': request.id, 'request_id': request.request_id}
+
+
+def body_size(request):
+    return {'size': len(request.body), 'sha': __import__('hashlib').sha256(request.body).hexdigest()}
+
+
+def just_json(request):
+    return {'json': request.json}
+
+
+def http_error(request):
+    raise rhc.HTTPError(418, 'short and stout')
+
+
+def http_error_no_message(request):
+    raise rhc.HTTPError(409)
+
+
+def boom(request):
+    raise RuntimeError('kaboom')
+
+
+def typed(request, *args, **kwargs):
+    """Echo the positional and keyword arguments with their type names."""
+    return {'args': list(args), 'types': [type(a).__name__ for a in args],
+            'kwargs': kwargs, 'kwtypes': {k: type(v).__name__ for k, v in kwargs.items()}}
+
+
+def slug(value):
+    """A dotted-path ARG/CONTENT type: lower-case letters and dashes only."""
+    if not value or not all(c.islower() or c == '-' for c in value):
+        raise ValueError('expected a slug')
+    return f'slug:{value}'
+
+
+def allow_token(request):
+    return request.headers.get('x-token') == 'secret'
+
+
+def allow_admin(request):
+    return request.headers.get('x-token') == 'admin'
+
+
+def deny(request):
+    return False
+
+
+# -- the client tests (tests/test_client_*.py) --------------------------------
+
+import json as _json
+import os as _os
+
+import rhc.micro
+
+
+def inspect(request):
+    """Everything the client sent, as the server saw it."""
+    try:
+        document = _json.loads(request.body) if request.body else None
+    except ValueError:
+        document = None
+    return {'method': request.method, 'path': request.path, 'query': request.query,
+            'headers': dict(request.headers), 'json': document, 'form': request.form,
+            'text': request.text, 'content_type': request.headers.get('content-type')}
+
+
+def text(request):
+    return 'plain words'
+
+
+def empty(request):
+    return None
+
+
+def teapot(request):
+    return 418, {'error': 'short and stout'}
+
+
+def thing(request, name):
+    return {'thing': name}
+
+
+def relay(request, name):
+    request.call(rhc.micro.connection.other.thing, args=name)
+
+
+def relay_on_success(request, name):
+    request.call(rhc.micro.connection.other.thing, args=[name],
+                 on_success=lambda req, result: {'wrapped': result})
+
+
+def relay_on_success_code(request, name):
+    request.call(rhc.micro.connection.other.thing, args=(name,), on_success_code=201)
+
+
+def relay_none_404(request):
+    request.call(rhc.micro.connection.other.empty, on_none_404=True)
+
+
+def relay_on_error(request, name):
+    request.call(rhc.micro.connection.other.thing, args=[name],
+                 on_error=lambda req, error: req.respond(502, {'upstream': str(error)}))
+
+
+def header_token():
+    return 'token-from-code'
+
+
+UPSTREAM_URL = []
+
+
+def upstream_url():
+    return UPSTREAM_URL[-1]
+
+
+def wrap_result(result):
+    return {'wrapped': result}
+
+
+def status_only(response):
+    return response.status
+
+
+def add_query(path, headers, body):
+    headers = dict(headers, **{'X-Setup': 'yes'})
+    return path + '?from=setup', headers, body
+
+
+def check_connection_ready(config):
+    """SETUP: the micro connections are there before serving starts."""
+    assert hasattr(rhc.micro.connection, 'upstream'), 'no rhc.micro.connection.upstream'
+    with open(config.marker, 'w') as f:
+        f.write('connections ready')

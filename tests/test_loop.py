@@ -1,0 +1,106 @@
+"""The event loop: one place runs callbacks, and nothing they raise stops it."""
+import logging
+import socket
+import time
+
+import pytest
+
+from rhc.loop import Loop
+
+
+@pytest.fixture
+def loop():
+    loop = Loop()
+    yield loop
+    loop.close()
+
+
+def test_call_soon_runs_in_order(loop):
+    seen = []
+    loop.call_soon(seen.append, 1)
+    loop.call_soon(seen.append, 2)
+    assert loop.run_until(lambda: len(seen) == 2, timeout=1)
+    assert seen == [1, 2]
+
+
+def test_timers_fire_in_time_order_and_cancel(loop):
+    seen = []
+    loop.call_later(0.03, seen.append, 'late')
+    loop.call_later(0.01, seen.append, 'early')
+    loop.call_later(0.02, seen.append, 'cancelled').cancel()
+    loop.run_until(lambda: len(seen) == 2, timeout=1)
+    time.sleep(0.03)
+    loop.run_until(lambda: False, timeout=0.02)
+    assert seen == ['early', 'late']
+
+
+def test_an_exception_is_logged_and_the_loop_goes_on(loop, caplog):
+    seen = []
+
+    def boom():
+        raise ValueError('kaboom')
+    loop.call_soon(boom)
+    loop.call_soon(seen.append, 'after')
+    with caplog.at_level(logging.ERROR, logger='rhc.loop'):
+        assert loop.run_until(lambda: seen, timeout=1)
+    assert 'kaboom' in caplog.text
+
+
+def test_run_until_times_out(loop):
+    started = time.monotonic()
+    assert loop.run_until(lambda: False, timeout=0.05) is False
+    assert time.monotonic() - started < 1
+
+
+def test_stop_ends_run(loop):
+    loop.call_later(0.01, loop.stop)
+    loop.run()
+
+
+def test_nested_run_is_refused(loop):
+    errors = []
+
+    def nested():
+        try:
+            loop.run_until(lambda: True)
+        except RuntimeError as e:
+            errors.append(str(e))
+    loop.call_soon(nested)
+    loop.run_until(lambda: errors, timeout=1)
+    assert errors == ['the rhc loop is already running']
+
+
+def test_readers_and_writers(loop):
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    b.setblocking(False)
+    got = []
+
+    def on_read():
+        got.append(b.recv(100))
+        loop.remove_reader(b)
+
+    def on_write():
+        a.send(b'hello')
+        loop.remove_writer(a)
+    loop.add_reader(b, on_read)
+    loop.add_writer(a, on_write)
+    assert loop.run_until(lambda: got, timeout=1)
+    assert got == [b'hello']
+    loop.forget(a)
+    loop.forget(b)
+    a.close()
+    b.close()
+
+
+def test_threadsafe_call_wakes_the_loop(loop):
+    import threading
+    seen = []
+    threading.Timer(0.02, lambda: loop.call_soon_threadsafe(seen.append, 'x')).start()
+    assert loop.run_until(lambda: seen, timeout=2)
+
+
+def test_cancelled_timers_do_not_pile_up(loop):
+    for _ in range(5000):
+        loop.call_later(60, lambda: None).cancel()
+    assert len(loop._timers) < 1100
