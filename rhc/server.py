@@ -142,6 +142,8 @@ class HTTPConnection:
         self.last_active = time.monotonic()
         if self.request_started is None:
             self.request_started = self.last_active
+        if self.closing:
+            return      # answering an error or closing: what follows is not read
         self.bytes_in += len(data)
         self.parser.feed(data)
         self.process()
@@ -224,7 +226,11 @@ class HTTPConnection:
             return
         keep_alive = request.keep_alive and not self.closing and not self.listener.stopping
         try:
-            extra = _header_lines(headers) if headers else b''
+            extra = b''
+            if headers:
+                given_type, extra = _header_lines(headers)
+                if given_type is not None:
+                    content_type = given_type
         except ValueError as e:
             # Refuse to send CR/LF smuggled into a header by a handler.
             log.error('conn=%s request_id=%s refusing response headers: %s',
@@ -345,8 +351,14 @@ class HTTPConnection:
 
 
 def _header_lines(headers):
+    """(Content-Type given or None, the other header lines as bytes).
+
+    A handler's Content-Type replaces the default one instead of doubling it;
+    its Content-Length is dropped, since the framing is ours to get right.
+    """
     items = headers.items() if hasattr(headers, 'items') else headers
     lines = []
+    content_type = None
     for name, value in items:
         name = str(name)
         value = str(value)
@@ -354,8 +366,12 @@ def _header_lines(headers):
             raise ValueError(f'bad header name {name!r}')
         if '\r' in value or '\n' in value or '\0' in value:
             raise ValueError(f'bad value for header {name!r}')
-        lines.append(f'{name}: {value}\r\n')
-    return ''.join(lines).encode('latin-1')
+        lower = name.lower()
+        if lower == 'content-type':
+            content_type = value
+        elif lower != 'content-length':
+            lines.append(f'{name}: {value}\r\n')
+    return content_type, ''.join(lines).encode('latin-1')
 
 
 class Listener:
