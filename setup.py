@@ -10,7 +10,9 @@ setup(
     python_requires='>=3.10',
     install_requires=[],
     extras_require={
-        'test': ['pytest', 'pytest-timeout'],
+        'test': ['pytest', 'pytest-timeout', 'hypothesis', 'h11'],
+        'bench': ['aiohttp', 'uvicorn', 'httptools', 'uvloop', 'starlette', 'tornado',
+                  'flask', 'gunicorn', 'httpx', 'requests'],
     },
     entry_points={'console_scripts': ['rhc = rhc.launch:main']},
     classifiers=[

@@ -1,9 +1,9 @@
 """A single-threaded event loop on `selectors`.
 
 The loop only dispatches: readers and writers keyed by socket, callbacks
-queued with `call_soon`, timers on a heap. Every callback runs in
-`_run_callback`, the one place where an exception is caught and logged, so
-nothing a handler does can stop the loop. It knows nothing of HTTP.
+queued with `call_soon`, timers on a heap. Every callback runs inside
+`_run_once`, where an exception is caught and logged, so nothing a handler
+does can stop the loop. It knows nothing of HTTP.
 """
 import collections
 import heapq
@@ -204,14 +204,21 @@ class Loop:
             events = self._selector.select(timeout)
         except InterruptedError:
             events = ()
-        run = self._run_callback
         for key, mask in events:
             reader, writer = key.data
-            if mask & _EVENT_READ and reader is not None:
-                run(reader, ())
-            # The reader may have removed the writer or closed the socket.
-            if mask & _EVENT_WRITE and writer is not None and key.data[1] is writer:
-                run(writer, ())
+            # The one place socket callbacks run (the per-event try costs
+            # nothing until something raises).
+            try:
+                if mask & _EVENT_READ and reader is not None:
+                    reader()
+                # The reader may have removed the writer or closed the socket.
+                if mask & _EVENT_WRITE and writer is not None and key.data[1] is writer:
+                    writer()
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException:
+                log.exception('callback for fd %s failed', key.fd)
+        run = self._run_callback
         if timers:
             now = time.monotonic()
             while timers and timers[0].when <= now:
