@@ -34,11 +34,17 @@ def _load(source, config_file, with_servers):
                 del _servers[name]
         service.listen()
         _servers.update(service.servers)
+    publish(service)
+    return service
+
+
+def publish(service):
+    """Make the service's connections and CONFIG values reachable as
+    `rhc.micro.connection.NAME` and `rhc.micro.config.NAME` (handlers use these)."""
     for name, conn in service.connections.items():
         setattr(connection, name, conn)
     for name, value in vars(service.config).items():
         setattr(config, name, value)
-    return service
 
 
 def load_server(source, config=None):

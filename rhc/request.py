@@ -13,18 +13,39 @@ TEXT = 'text/plain; charset=utf-8'
 OCTETS = 'application/octet-stream'
 
 
+def _json_encoder():
+    """`json.dumps` without its per-call setup: the C encoder, made once."""
+    make = getattr(json.encoder, 'c_make_encoder', None)
+    if make is None:
+        return json.dumps
+
+    def default(value):
+        raise TypeError(f'Object of type {type(value).__name__} is not JSON serializable')
+    # No circular-reference markers: a shared markers dict can keep stale ids
+    # after an error; a circular document fails with RecursionError instead.
+    encode = make(None, default, json.encoder.encode_basestring_ascii, None, ': ', ', ',
+                  False, False, True)
+
+    def dumps(value):
+        return ''.join(encode(value, 0))
+    return dumps
+
+
+to_json = _json_encoder()
+
+
 def render(content, content_type=None):
     """(body bytes, content type) for a handler's content, per the SPEC table."""
     if content is None:
         return b'', content_type
     if isinstance(content, (dict, list)):
-        return json.dumps(content).encode(), content_type or JSON
+        return to_json(content).encode(), content_type or JSON
     if isinstance(content, str):
         return content.encode(), content_type or TEXT
     if isinstance(content, (bytes, bytearray, memoryview)):
         return bytes(content), content_type or OCTETS
     # Numbers, booleans and the like read naturally as JSON.
-    return json.dumps(content).encode(), content_type or JSON
+    return to_json(content).encode(), content_type or JSON
 
 
 def to_response(result):
@@ -115,8 +136,18 @@ class Request:
         if self.is_responded:
             return
         self.is_responded = True
+        try:
+            if not isinstance(code, int) or isinstance(code, bool) or not 200 <= code <= 999:
+                raise ValueError(f'invalid status {code!r}')
+            body, content_type = render(content, content_type)
+        except Exception:
+            # What the handler gave cannot be sent: answer 500 rather than never.
+            eid = error_id()
+            log.exception('cannot send the response: id=%s request_id=%s %s %s',
+                          eid, self.request_id, self.method, self.path)
+            code, headers, message = 500, None, None
+            body, content_type = render({'error': 'internal server error', 'id': eid})
         self.status = code
-        body, content_type = render(content, content_type)
         self._send(self, code, body, content_type, headers, message)
 
     def delay(self):
