@@ -1,0 +1,2 @@
+def ping(request):
+    return {'ping': 'pong'}
