@@ -118,6 +118,16 @@ class Settings:
             except ValueError as e:
                 raise MicroError(path, number, str(e)) from None
 
+    def apply(self, values, origin):
+        """Set several settings from a dict (as `load_server(config={...})` does)."""
+        for key, value in values.items():
+            if key not in self._settings:
+                raise MicroError(origin, 0, f"unknown setting '{key}'")
+            try:
+                self.set(key, value if isinstance(value, str) else str(value), origin)
+            except ValueError as e:
+                raise MicroError(origin, 0, str(e)) from None
+
     def load_env(self, environ=None):
         """Apply environment variables; a bad value names the variable."""
         environ = os.environ if environ is None else environ
@@ -154,7 +164,7 @@ def define_service_settings(settings, service):
         ] + list(SERVER_LIMITS)
         for suffix, validate, default in entries:
             key = prefix + suffix
-            settings.define(key, default, validate, env_name(key), f'{server.where}')
+            settings.define(key, default, validate, env_name(key), f'default ({server.where})')
     for name, connection in service.connections.items():
         prefix = f'connection.{name}.'
         entries = [
@@ -171,23 +181,25 @@ def define_service_settings(settings, service):
                 entries.append((f'header.{header.config}', to_optional_str, None))
         for suffix, validate, default in entries:
             key = prefix + suffix
-            settings.define(key, default, validate, env_name(key), f'{connection.where}')
+            settings.define(key, default, validate, env_name(key), f'default ({connection.where})')
     for name, config in service.configs.items():
         try:
             validate = validator(config.validate)
         except ImportFromStringError as e:
             raise MicroError(config.source, config.line, str(e)) from None
         try:
-            settings.define(name, config.default, validate, config.env, config.where)
+            settings.define(name, config.default, validate, config.env, f'default ({config.where})')
         except ValueError as e:
             raise MicroError(config.source, config.line, f'bad default for {name}: {e}') from None
 
 
-def load_settings(service, config_file=None, environ=None):
-    """The service's settings with the config file and environment applied."""
+def load_settings(service, config=None, environ=None):
+    """The service's settings with the config (a file path or a dict) and environment applied."""
     settings = Settings()
     define_service_settings(settings, service)
-    if config_file:
-        settings.load_file(config_file)
+    if isinstance(config, dict):
+        settings.apply(config, 'config')
+    elif config:
+        settings.load_file(config)
     settings.load_env(environ)
     return settings
