@@ -109,7 +109,7 @@ class Field:
                 self.default = self.coerce(content.default) if self.coerce else content.default
             except ValueError as e:
                 raise MicroError(content.source, content.line,
-                                 f"bad default for {content.name}: {e}") from None
+                                 f"bad default {content.default!r} for {content.name}: {e}") from None
 
 
 class Endpoint:

@@ -30,6 +30,9 @@ ACCEPT_BATCH = 64
 # While a request is in flight, a client may pipeline this much before we
 # stop reading from it (its requests wait in the parser's buffer).
 MAX_PIPELINE_BUFFER = 256 * 1024
+# When this much of our answers waits unsent, the client is not reading them:
+# stop serving (and reading) its pipelined requests until they drain.
+MAX_OUT_BUFFER = 1024 * 1024
 ACCEPT_RETRY = 0.25    # seconds to pause accepting when out of descriptors
 OUT_OF_DESCRIPTORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
@@ -169,7 +172,13 @@ class HTTPConnection:
             return
         self.in_process = True
         try:
-            while self.current is None and not self.closing:
+            while self.current is None and not self.closing and not self.closed:
+                if len(self.out) > MAX_OUT_BUFFER:
+                    self.flush()
+                    if self.writing:
+                        self.pause()        # `_on_writable` resumes once drained
+                        break
+                    continue
                 try:
                     raw = self.parser.next_request()
                 except http.ProtocolError as e:
@@ -312,6 +321,10 @@ class HTTPConnection:
         self.writing = False
         self.loop.remove_writer(self.sock)
         self.flush()
+        if self.paused and not self.writing and self.current is None and not self.closed:
+            # Paused because the answers piled up unread: they have drained.
+            self.resume()
+            self.process()
 
     # -- flow control and lifecycle ---------------------------------------
 
@@ -328,7 +341,13 @@ class HTTPConnection:
         return self.current is None and not self.out and not self.parser.in_progress
 
     def check_timeouts(self, now, limits):
-        if self.current is not None or self.out:
+        if self.current is not None:
+            return
+        if self.out:
+            # A client that stopped reading its answers is as good as idle.
+            if now - self.last_active > limits.idle_timeout:
+                log.info('conn=%s not reading; closed after %.1fs', self.id, now - self.last_active)
+                self.close()
             return
         if self.request_started is not None or self.parser.in_progress or self.handshaking:
             started = self.request_started or self.last_active

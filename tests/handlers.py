@@ -249,3 +249,119 @@ def check_connection_ready(config):
     assert hasattr(rhc.micro.connection, 'upstream'), 'no rhc.micro.connection.upstream'
     with open(config.marker, 'w') as f:
         f.write('connections ready')
+
+
+def ret_wrong_length(request):
+    return 200, 'twelve bytes', {'Content-Length': '999'}
+
+
+def ret_smuggled_header(request):
+    return 200, 'x', {'X-Evil': 'a\r\nSet-Cookie: stolen=1'}
+
+
+def big(request):
+    """`?n=BYTES` of a repeating pattern, to make the server write in pieces."""
+    n = int(request.query.get('n', 1 << 20))
+    return (b'0123456789abcdef' * (n // 16 + 1))[:n]
+
+
+# -- tests/test_attacks.py, test_load.py, test_conformance.py -----------------------
+
+def attack_header_injection(request):
+    return 200, 'x', {'X-Bad': 'a\r\nSet-Cookie: evil=1'}
+
+
+def attack_bare_lf_header(request):
+    return 200, 'x', {'X-Bad': 'a\nSet-Cookie: evil=1'}
+
+
+def attack_bare_cr_header(request):
+    return 200, 'x', {'X-Bad': 'a\rSet-Cookie: evil=1'}
+
+
+def attack_nul_header(request):
+    return 200, 'x', {'X-Bad': 'a\x00b'}
+
+
+def attack_header_name_injection(request):
+    return 200, 'x', {'X-Bad: a\r\nSet-Cookie': 'evil=1'}
+
+
+def attack_non_latin1_header(request):
+    return 200, 'x', {'X-Bad': 'snow \u2603'}
+
+
+def attack_reason_injection(request):
+    request.respond(200, 'x', message='OK\r\nSet-Cookie: evil=1')
+
+
+def attack_content_type_injection(request):
+    request.respond(200, 'x', content_type='text/plain\r\nSet-Cookie: evil=1')
+
+
+def attack_status_304_with_body(request):
+    return 304, 'a body that must not be sent'
+
+
+def attack_status_204_with_body(request):
+    return 204, {'must': 'not be sent'}
+
+
+def attack_delayed_then_error(request):
+    """Delayed, then a handler-made CR/LF header from the timer."""
+    request.delay()
+    rhc.timer.add(lambda: request.respond(200, 'x', {'X-Bad': 'a\r\nSet-Cookie: evil=1'}),
+                  10).start()
+
+
+def attack_pid(request):
+    return {'pid': _os.getpid()}
+
+
+def auth_forbidden(request):
+    raise rhc.HTTPError(403, 'forbidden')
+
+
+def auth_broken(request):
+    raise KeyError('no such session')
+
+
+def ret_unserializable(request):
+    return {'a': {1, 2}}
+
+
+def ret_four_tuple(request):
+    return 200, 'a', {}, 'extra'
+
+
+def ret_string_status(request):
+    return '200', 'text'
+
+
+def ret_huge_status(request):
+    return 12345, 'text'
+
+
+def ret_bad_headers(request):
+    return 200, 'x', 'not headers'
+
+
+def delayed_unserializable(request):
+    request.delay()
+    rhc.timer.add(lambda: request.respond(200, {'a': object()}), 10).start()
+
+
+def relay_missing(request):
+    request.call(rhc.micro.connection.other.missing)
+
+
+def _later(callback, rc, result, ms=20):
+    rhc.timer.add(lambda: callback(rc, result), ms).start()
+
+
+def via_call(request):
+    """`request.call` with an async callable answering from a timer; `?outcome=ok|error|none`."""
+    outcome = request.query.get('outcome', 'ok')
+    rc, result = {'ok': (0, {'called': True}), 'error': (1, 'backend down'),
+                  'none': (0, None)}[outcome]
+    request.call(_later, args=(rc, result), on_none_404=True)
