@@ -14,6 +14,7 @@ MAX_HEADER_FIELDS = 100
 MAX_BODY = 10 * 1024 * 1024
 MAX_CHUNK_LINE = 4096           # chunk size plus extensions
 MAX_LEADING_EMPTY_LINES = 8     # RFC 9112 §2.2 lets us skip "at least one"
+MAX_INTERIM_RESPONSES = 8       # 1xx responses before a final one
 
 _TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789"
                          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -265,12 +266,16 @@ class _MessageReader:
         self._scan = 0
         self._line_end = -1
         self._skipped = 0
+        return self._lines(text, 'head')
+
+    def _lines(self, text, part):
+        """The CRLF-separated lines of a head or trailer block, checked for stray bytes."""
         lines = text.split('\r\n')
         breaks = len(lines) - 1
         if text.count('\r') != breaks or text.count('\n') != breaks:
             raise ProtocolError(400, 'CR or LF not part of a CRLF line ending')
         if '\x00' in text:
-            raise ProtocolError(400, f'NUL byte in {self.kind} head')
+            raise ProtocolError(400, f'NUL byte in {self.kind} {part}')
         if breaks > self._max_fields:
             raise ProtocolError(431, f'more than {self._max_fields} header fields')
         return lines
@@ -401,7 +406,7 @@ class _MessageReader:
         del buf[:end + 2]
         size = line.split(b';', 1)[0].rstrip(b' \t')
         if not size or len(size) > 16 or size.translate(None, _HEX) or b'\n' in line \
-                or b'\r' in line:
+                or b'\r' in line or b'\x00' in line:
             raise ProtocolError(400, f'invalid chunk size line {line[:40]!r}')
         size = int(size, 16)
         if size == 0:
@@ -442,7 +447,11 @@ class _MessageReader:
         return _AGAIN
 
     def _read_trailers(self):
-        """Read and drop the trailer fields, bounded like a header block."""
+        """Read the trailer fields, checked and bounded like a header block, and drop them.
+
+        Checking them matters: a trailer block that a front end would split
+        differently (a bare LF, a request line) is a way to smuggle a request.
+        """
         buf = self._buf
         if buf[:2] == b'\r\n':
             del buf[:2]
@@ -451,14 +460,18 @@ class _MessageReader:
             return None
         end = buf.find(b'\r\n\r\n', self._scan)
         if end < 0:
+            if buf.find(b'\n\n', max(self._scan - 1, 0)) >= 0:
+                raise ProtocolError(400, 'CR or LF not part of a CRLF line ending')
             if len(buf) > self._max_header:
                 raise ProtocolError(431, f'trailer block larger than {self._max_header} bytes')
             self._scan = max(len(buf) - 3, 0)
             return None
         if end + 4 > self._max_header:
             raise ProtocolError(431, f'trailer block larger than {self._max_header} bytes')
+        text = buf[:end].decode('latin-1')
         del buf[:end + 4]
         self._scan = 0
+        self._parse_fields([''] + self._lines(text, 'trailer'))
         return self._finish(self._message, bytes(self._body))
 
 
@@ -570,6 +583,7 @@ class ResponseParser(_MessageReader):
         super().__init__(max_header, max_header, max_header_fields, max_body)
         self._methods = deque()
         self._eof = False
+        self._interim = 0
 
     def expect(self, method: str) -> None:
         self._methods.append(method)
@@ -611,7 +625,13 @@ class ResponseParser(_MessageReader):
         status = int(code)
         fields = self._parse_fields(lines)
         if 100 <= status < 200 and status != 101:
-            return _AGAIN               # interim response: skip it
+            # Interim responses are skipped, but only so many: an endless
+            # stream of them must not hold a call open forever.
+            self._interim += 1
+            if self._interim > MAX_INTERIM_RESPONSES:
+                raise ProtocolError(502, f'more than {MAX_INTERIM_RESPONSES} interim responses')
+            return _AGAIN
+        self._interim = 0
         method = self._methods.popleft() if self._methods else 'GET'
         keep_alive = status != 101 and _keep_alive(version, fields.get('connection'))
         response = Response(status, reason, version, _as_headers(fields), b'', keep_alive)

@@ -19,7 +19,7 @@ from http import HTTPStatus
 
 from rhc import dispatch, http
 from rhc.routing import METHOD_NOT_ALLOWED
-from rhc.request import Request, render
+from rhc.request import JSON, OCTETS, TEXT, Request, render
 
 log = logging.getLogger('rhc.server')
 access_log = logging.getLogger('rhc.access')
@@ -79,8 +79,26 @@ def request_id_for(headers):
     return f'{_REQUEST_PREFIX}{next(_request_counter):08x}'
 
 
-def _no_body(status):
-    return status < 200 or status in (204, 304)
+_HEADS = {}
+_MAX_HEADS = 512
+
+
+def _head_prefix(status, content_type, reason, no_body):
+    """The status line and Content-Type of a response, up to `Content-Length: `.
+
+    Built once per (status, content type) pair; responses differ after it.
+    """
+    key = (status, content_type, reason)
+    head = _HEADS.get(key)
+    if head is None:
+        head = status_line(status, reason)
+        if not no_body:
+            if content_type:
+                head += b'Content-Type: ' + content_type.encode('latin-1') + b'\r\n'
+            head += b'Content-Length: '
+        if len(_HEADS) < _MAX_HEADS:
+            _HEADS[key] = head
+    return head
 
 
 class Limits:
@@ -102,7 +120,7 @@ class HTTPConnection:
 
     __slots__ = ('listener', 'loop', 'sock', 'peer', 'id', 'parser', 'current',
                  'out', 'writing', 'closing', 'closed', 'paused', 'last_active',
-                 'request_started', 'bytes_in', 'handshaking', 'in_process')
+                 'request_started', 'bytes_in', 'handshaking', 'in_process', 'is_ssl')
 
     def __init__(self, listener, sock, peer, conn_id):
         self.listener = listener
@@ -123,7 +141,7 @@ class HTTPConnection:
         self.last_active = time.monotonic()
         self.request_started = None
         self.bytes_in = 0
-        self.handshaking = isinstance(sock, ssl.SSLSocket)
+        self.is_ssl = self.handshaking = isinstance(sock, ssl.SSLSocket)
         self.loop.add_reader(sock, self.on_readable)
 
     # -- reading ----------------------------------------------------------
@@ -133,7 +151,7 @@ class HTTPConnection:
             return self._handshake()
         try:
             data = self.sock.recv(RECV_SIZE)
-            if isinstance(self.sock, ssl.SSLSocket):
+            if self.is_ssl:
                 while self.sock.pending():
                     data += self.sock.recv(RECV_SIZE)
         except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
@@ -223,7 +241,7 @@ class HTTPConnection:
         """Answer a protocol error and close: the stream can't be trusted after it."""
         self.closing = True
         body, content_type = render({'error': error.message})
-        self._write_response(None, error.status, body, content_type, None, None, False,
+        self._write_response(None, error.status, body, content_type, b'', None, False,
                              request_id_for({}))
         log.info('conn=%s rejected: %s %s', self.id, error.status, error.message)
 
@@ -240,6 +258,10 @@ class HTTPConnection:
                 given_type, extra = _header_lines(headers)
                 if given_type is not None:
                     content_type = given_type
+            if reason is not None:
+                _check_text('reason', reason)
+            if content_type is not None and content_type not in _RENDERED_TYPES:
+                _check_text('Content-Type', content_type)
         except ValueError as e:
             # Refuse to send CR/LF smuggled into a header by a handler.
             log.error('conn=%s request_id=%s refusing response headers: %s',
@@ -275,24 +297,20 @@ class HTTPConnection:
 
     def _write_response(self, request, status, body, content_type, extra, reason,
                         keep_alive, request_id, length=None):
-        head = [status_line(status, reason)]
-        if content_type and not _no_body(status):
-            head.append(b'Content-Type: ' + content_type.encode('latin-1') + b'\r\n')
-        if not _no_body(status):
-            head.append(b'Content-Length: %d\r\n' % (len(body) if length is None else length))
-        head.append(b'Date: ' + _Clock.date() + b'\r\nX-Request-Id: '
-                    + request_id.encode('latin-1') + b'\r\n')
-        if extra:
-            head.append(extra)
+        """Queue one response (head and body in one buffer: one send, no Nagle stall)."""
+        no_body = status < 200 or status == 204 or status == 304
+        head = _head_prefix(status, content_type, reason, no_body)
+        if not no_body:
+            head += b'%d\r\n' % (len(body) if length is None else length)
         if not keep_alive:
-            head.append(b'Connection: close\r\n')
+            extra += b'Connection: close\r\n'
         elif request is not None and request.version == 'HTTP/1.0':
-            head.append(b'Connection: keep-alive\r\n')
-        head.append(b'\r\n')
+            extra += b'Connection: keep-alive\r\n'
         out = self.out
         before = len(out)
-        out += b''.join(head)
-        if body and not _no_body(status):
+        out += b'%sDate: %s\r\nX-Request-Id: %s\r\n%s\r\n' % (
+            head, _Clock.date(), request_id.encode('latin-1'), extra)
+        if body and not no_body:
             out += body
         return len(out) - before
 
@@ -369,6 +387,16 @@ class HTTPConnection:
         self.listener.connections.discard(self)
 
 
+_RENDERED_TYPES = frozenset((JSON, TEXT, OCTETS))
+
+
+def _check_text(what, value):
+    """Refuse text that would break out of its line in a response head."""
+    if '\r' in value or '\n' in value or '\0' in value:
+        raise ValueError(f'CR, LF or NUL in {what} {value!r}')
+    value.encode('latin-1')     # UnicodeEncodeError is a ValueError
+
+
 def _header_lines(headers):
     """(Content-Type given or None, the other header lines as bytes).
 
@@ -383,8 +411,7 @@ def _header_lines(headers):
         value = str(value)
         if not _TOKEN.fullmatch(name):
             raise ValueError(f'bad header name {name!r}')
-        if '\r' in value or '\n' in value or '\0' in value:
-            raise ValueError(f'bad value for header {name!r}')
+        _check_text(f'header {name}', value)
         lower = name.lower()
         if lower == 'content-type':
             content_type = value

@@ -94,7 +94,7 @@ class Launched:
         self.log = []
         self.ports = {}
 
-    def wait_listening(self, count=1, timeout=10):
+    def wait_listening(self, count=1, timeout=30):
         deadline = time.monotonic() + timeout
         while len(self.ports) < count:
             line = self.readline(deadline)
