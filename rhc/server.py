@@ -139,7 +139,9 @@ class HTTPConnection:
         self.paused = False
         self.in_process = False
         self.last_active = time.monotonic()
-        self.request_started = None
+        # A new connection owes us the head of its first request: the header
+        # timeout applies from the start, so connecting and saying nothing is cut off.
+        self.request_started = self.last_active
         self.bytes_in = 0
         self.is_ssl = self.handshaking = isinstance(sock, ssl.SSLSocket)
         self.loop.add_reader(sock, self.on_readable)
