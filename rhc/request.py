@@ -82,9 +82,6 @@ class Request:
         self.keep_alive = keep_alive
         self.started = started
         self.endpoint = None
-        self._query = None
-        self._json = _UNSET
-        self._form = None
         self._send = send
         self.is_delayed = False
         self.is_responded = False
@@ -94,9 +91,11 @@ class Request:
     @property
     def query(self):
         """The query string as a dict; a repeated name keeps its last value."""
-        if self._query is None:
+        try:
+            return self._query
+        except AttributeError:      # parsed on first use only
             self._query = dict(urllib.parse.parse_qsl(self.query_string, keep_blank_values=True))
-        return self._query
+            return self._query
 
     @property
     def text(self):
@@ -106,22 +105,27 @@ class Request:
     @property
     def json(self):
         """The parsed JSON body; None when the body is empty; 400 when malformed."""
-        if self._json is _UNSET:
-            if not self.body:
-                self._json = None
-            else:
-                try:
-                    self._json = json.loads(self.body)
-                except ValueError as e:
-                    raise HTTPError(400, f'malformed JSON body: {e}') from None
+        try:
+            return self._json
+        except AttributeError:
+            pass
+        if not self.body:
+            self._json = None
+        else:
+            try:
+                self._json = json.loads(self.body)
+            except ValueError as e:
+                raise HTTPError(400, f'malformed JSON body: {e}') from None
         return self._json
 
     @property
     def form(self):
         """The body as a url-encoded form (dict; last value wins)."""
-        if self._form is None:
+        try:
+            return self._form
+        except AttributeError:
             self._form = dict(urllib.parse.parse_qsl(self.text, keep_blank_values=True))
-        return self._form
+            return self._form
 
     # The names the original rhc used.
     http_method = property(lambda self: self.method)
@@ -165,8 +169,6 @@ class Request:
     def __repr__(self):
         return f'<Request {self.method} {self.path} id={self.id} request_id={self.request_id}>'
 
-
-_UNSET = object()
 
 
 def error_id():

@@ -11,7 +11,6 @@ import logging
 import os
 import re
 import socket
-import ssl
 import time
 import urllib.parse
 from email.utils import formatdate
@@ -73,7 +72,7 @@ _request_counter = itertools.count(1)
 
 def request_id_for(headers):
     """The client's X-Request-Id when it is sane, else a new one."""
-    given = headers.get('x-request-id')
+    given = dict.get(headers, 'x-request-id')     # keys are lower-case already
     if given and len(given) <= 128 and given.isascii() and given.isprintable() and ' ' not in given:
         return given
     return f'{_REQUEST_PREFIX}{next(_request_counter):08x}'
@@ -120,7 +119,7 @@ class HTTPConnection:
 
     __slots__ = ('listener', 'loop', 'sock', 'peer', 'id', 'parser', 'current',
                  'out', 'writing', 'closing', 'closed', 'paused', 'last_active',
-                 'request_started', 'bytes_in', 'handshaking', 'in_process', 'is_ssl')
+                 'request_started', 'bytes_in', 'handshaking', 'in_process')
 
     def __init__(self, listener, sock, peer, conn_id):
         self.listener = listener
@@ -143,23 +142,22 @@ class HTTPConnection:
         # timeout applies from the start, so connecting and saying nothing is cut off.
         self.request_started = self.last_active
         self.bytes_in = 0
-        self.is_ssl = self.handshaking = isinstance(sock, ssl.SSLSocket)
+        self.handshaking = False
         self.loop.add_reader(sock, self.on_readable)
 
     # -- reading ----------------------------------------------------------
 
     def on_readable(self):
-        if self.handshaking:
-            return self._handshake()
         try:
             data = self.sock.recv(RECV_SIZE)
-            if self.is_ssl:
-                while self.sock.pending():
-                    data += self.sock.recv(RECV_SIZE)
-        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
+        except (BlockingIOError, InterruptedError):
             return
-        except (OSError, ssl.SSLError):
+        except OSError:
             return self.close()
+        self.received(data)
+
+    def received(self, data):
+        """Bytes from the peer (b'' when it closed): parse them and serve."""
         if not data:
             return self.close()
         self.last_active = time.monotonic()
@@ -170,21 +168,6 @@ class HTTPConnection:
         self.bytes_in += len(data)
         self.parser.feed(data)
         self.process()
-
-    def _handshake(self):
-        try:
-            self.sock.do_handshake()
-        except ssl.SSLWantReadError:
-            return
-        except ssl.SSLWantWriteError:
-            self.loop.add_writer(self.sock, self._handshake)
-            return
-        except (OSError, ssl.SSLError) as e:
-            log.debug('conn=%s ssl handshake failed: %s', self.id, e)
-            return self.close()
-        self.handshaking = False
-        self.loop.remove_writer(self.sock)
-        self.last_active = time.monotonic()
 
     def process(self):
         """Dispatch the buffered requests, one at a time, until one is delayed."""
@@ -219,7 +202,7 @@ class HTTPConnection:
         self.flush()
 
     def _dispatch(self, raw):
-        started = self.request_started or time.monotonic()
+        started = self.request_started or self.last_active
         self.request_started = time.monotonic() if self.parser.in_progress else None
         path = raw.path
         if '%' in path:
@@ -321,14 +304,11 @@ class HTTPConnection:
             return
         out = self.out
         if out:
-            try:
-                sent = self.sock.send(out)
-            except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
-                sent = 0
-            except (OSError, ssl.SSLError):
+            sent = self.send_some(out)
+            if sent is None:
                 return self.close()
-            self.last_active = time.monotonic()
             if sent < len(out):
+                self.last_active = time.monotonic()     # progress, for the stalled-reader timeout
                 del out[:sent]
                 self.writing = True
                 self.loop.add_writer(self.sock, self._on_writable)
@@ -336,6 +316,15 @@ class HTTPConnection:
             out.clear()
         if self.closing and self.current is None:
             self.close()
+
+    def send_some(self, data):
+        """Bytes the socket took now (0 if none), or None when it is broken."""
+        try:
+            return self.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            return 0
+        except OSError:
+            return None
 
     def _on_writable(self):
         self.writing = False
@@ -433,6 +422,10 @@ class Listener:
         self.host = host
         self.limits = limits or Limits()
         self.ssl_context = ssl_context
+        self.connection_class = HTTPConnection
+        if ssl_context is not None:
+            from rhc.tls import TLSConnection     # ssl is imported only when used
+            self.connection_class = TLSConnection
         self.log_requests = log_requests
         self.connections = set()
         self.stopping = False
@@ -476,10 +469,10 @@ class Listener:
                 try:
                     sock = self.ssl_context.wrap_socket(sock, server_side=True,
                                                         do_handshake_on_connect=False)
-                except (OSError, ssl.SSLError):
+                except OSError:
                     sock.close()
                     continue
-            self.connections.add(HTTPConnection(self, sock, peer, next(self._ids)))
+            self.connections.add(self.connection_class(self, sock, peer, next(self._ids)))
 
     def _pause_accepting(self, error):
         # Out of descriptors the listener stays readable; stop watching it for a

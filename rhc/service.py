@@ -5,7 +5,6 @@ runtime (listeners, connections, settings). Everything that can fail at
 load time fails here, as a `MicroError` naming the micro line.
 """
 import logging
-import ssl
 import types
 
 from micro import MicroError
@@ -79,13 +78,12 @@ class Service:
         if not certfile:
             raise MicroError(server.source, server.line,
                              f'server {name}: ssl.is_active needs {prefix}certfile')
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        from rhc.tls import server_context     # ssl is imported only when used
         try:
-            context.load_cert_chain(certfile, keyfile)
-        except (OSError, ssl.SSLError) as e:
+            return server_context(certfile, keyfile)
+        except OSError as e:    # ssl.SSLError is an OSError
             raise MicroError(server.source, server.line,
                              f'server {name}: cannot load certificate: {e}') from None
-        return context
 
     def setup(self):
         for fn in self.setups:
