@@ -87,7 +87,8 @@ class Connection:
         self.loop = loop
         if self.is_ssl and ssl_context is None:
             ssl_context = ssl.create_default_context()
-        self.ssl_context = ssl_context
+        # An http:// url is plain TCP, whatever context was passed along.
+        self.ssl_context = ssl_context if self.is_ssl else None
         self.addresses = None
         if _is_ip(self.host):
             family = socket.AF_INET6 if ':' in self.host else socket.AF_INET

@@ -259,8 +259,10 @@ class TimerHandle(Handle):
         self.fired = False
 
     def cancel(self):
-        if not self.cancelled and not self.fired:
-            self.cancelled = True
+        if self.cancelled:
+            return
+        self.cancelled = True
+        if not self.fired:      # still in the heap (once due, it waits in the ready queue)
             self.loop._timer_cancelled()
 
 

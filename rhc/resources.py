@@ -86,6 +86,18 @@ class Resource:
         return f'<Resource {self.owner.name}.{self.name} {self.method} {self.path}>'
 
     def __call__(self, *args, **kwargs):
+        """A partial for these arguments; given a callback first, start the call now.
+
+        `resource(1, 'ann')` is a partial, as `Connection.get` returns;
+        `resource(callback, 1, 'ann')` makes the resource an async callable,
+        which is what `request.call(resource, args=...)` and `Task.call` run.
+        """
+        expected = len(self.placeholders) + len(self.required)
+        if len(args) == expected + 1 and callable(args[0]):
+            return self.partial(*args[1:], **kwargs)(args[0])
+        return self.partial(*args, **kwargs)
+
+    def partial(self, *args, **kwargs):
         where = f'{self.owner.name}.{self.name}'
         expected = len(self.placeholders) + len(self.required)
         if len(args) != expected:
