@@ -33,6 +33,11 @@ MAX_PIPELINE_BUFFER = 256 * 1024
 # stop serving (and reading) its pipelined requests until they drain.
 MAX_OUT_BUFFER = 1024 * 1024
 ACCEPT_RETRY = 0.25    # seconds to pause accepting when out of descriptors
+# After our last answer on a connection we stop writing but keep reading (and
+# dropping) what the client still sends, for this long: closing with its
+# request bytes unread would send a reset that can destroy the answer (a 413
+# to a client still uploading) before the client reads it.
+LINGER = 2.0
 OUT_OF_DESCRIPTORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
 _STATUS_LINES = {}
@@ -119,7 +124,8 @@ class HTTPConnection:
 
     __slots__ = ('listener', 'loop', 'sock', 'peer', 'id', 'parser', 'current',
                  'out', 'writing', 'closing', 'closed', 'paused', 'last_active',
-                 'request_started', 'bytes_in', 'handshaking', 'in_process')
+                 'request_started', 'bytes_in', 'handshaking', 'in_process',
+                 'linger_until')
 
     def __init__(self, listener, sock, peer, conn_id):
         self.listener = listener
@@ -143,6 +149,7 @@ class HTTPConnection:
         self.request_started = self.last_active
         self.bytes_in = 0
         self.handshaking = False
+        self.linger_until = None
         self.loop.add_reader(sock, self.on_readable)
 
     # -- reading ----------------------------------------------------------
@@ -315,7 +322,7 @@ class HTTPConnection:
                 return
             out.clear()
         if self.closing and self.current is None:
-            self.close()
+            self.linger()
 
     def send_some(self, data):
         """Bytes the socket took now (0 if none), or None when it is broken."""
@@ -346,10 +353,36 @@ class HTTPConnection:
         if not self.closed:
             self.loop.add_reader(self.sock, self.on_readable)
 
+    def linger(self):
+        """Stop writing, drain the client for up to LINGER seconds, then close."""
+        if self.closed or self.linger_until is not None:
+            return
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            return self.close()
+        self.linger_until = time.monotonic() + LINGER
+        self.loop.add_reader(self.sock, self._drain)
+
+    def _drain(self):
+        try:
+            data = self.sock.recv(RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            return self.close()
+        if not data:
+            self.close()
+
     def is_idle(self):
-        return self.current is None and not self.out and not self.parser.in_progress
+        return self.linger_until is not None or (
+            self.current is None and not self.out and not self.parser.in_progress)
 
     def check_timeouts(self, now, limits):
+        if self.linger_until is not None:
+            if now > self.linger_until:
+                self.close()
+            return
         if self.current is not None:
             return
         if self.out:

@@ -58,6 +58,10 @@ class TLSConnection(HTTPConnection):
         self.loop.remove_writer(self.sock)
         self.last_active = time.monotonic()
 
+    def linger(self):
+        # A TLS stream cannot be half-closed and drained like TCP: just close.
+        self.close()
+
     def send_some(self, data):
         try:
             return self.sock.send(data)

@@ -322,6 +322,21 @@ def test_limits_allow_what_fits(limited, wire):
     assert json.loads(w.response()[2])['size'] == 100
 
 
+def test_an_upload_over_the_limit_reads_its_413(limited):
+    """The server drains what the client still sends before closing, so a
+    client busy uploading reads the 413 instead of a connection reset."""
+    for _ in range(3):
+        conn = http.client.HTTPConnection('127.0.0.1', limited.port(), timeout=5)
+        try:
+            conn.request('POST', '/size', body=b'x' * 4_000_000)
+            response = conn.getresponse()
+            assert response.status == 413
+            assert json.loads(response.read())['error']
+        finally:
+            conn.close()
+    assert ping_ok(limited.port())
+
+
 def test_request_line_too_long_is_414(limited, wire):
     w = wire(limited.port()).send(get(b'/echo?' + b'q' * 100))
     assert_rejected(limited, w, 414)
