@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import socket
-import ssl
 import threading
 import time
 import urllib.parse
@@ -85,10 +84,12 @@ class Connection:
         self.handler = handler
         self.max_body = max_body
         self.loop = loop
-        if self.is_ssl and ssl_context is None:
-            ssl_context = ssl.create_default_context()
-        # An http:// url is plain TCP, whatever context was passed along.
-        self.ssl_context = ssl_context if self.is_ssl else None
+        # An http:// url is plain TCP, whatever context was passed along;
+        # ssl itself is imported only for https (it costs about 4 MiB).
+        self.ssl_context = None
+        if self.is_ssl:
+            from rhc.tls import client_context
+            self.ssl_context = ssl_context or client_context()
         self.addresses = None
         if _is_ip(self.host):
             family = socket.AF_INET6 if ':' in self.host else socket.AF_INET
@@ -230,6 +231,20 @@ class ClientSocket:
         self.connection.forget(self)
         self.close()
 
+    def recv_some(self):
+        """Bytes received (b'' at EOF), or None when none are ready; OSError when broken."""
+        try:
+            return self.sock.recv(RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return None
+
+    def send_some(self, data):
+        """Bytes the socket took now (0 if none); OSError when broken."""
+        try:
+            return self.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            return 0
+
     def close(self):
         if self.closed:
             return
@@ -328,10 +343,11 @@ class Exchange:
             return self._connect_failed(err)
         self._touch()
         if self.connection.ssl_context is not None:
+            from rhc.tls import TLSClientSocket
             try:
-                self.client.sock = self.connection.ssl_context.wrap_socket(
-                    sock, server_hostname=self.connection.host, do_handshake_on_connect=False)
-            except (OSError, ssl.SSLError) as e:
+                self.client = TLSClientSocket.wrap(self.client, self.connection.ssl_context,
+                                                   self.connection.host)
+            except OSError as e:
                 return self.fail(f'ssl error: {e}')
             return self._handshake()
         self._ready()
@@ -346,20 +362,19 @@ class Exchange:
     def _handshake(self):
         sock = self.client.sock
         try:
-            sock.do_handshake()
-        except ssl.SSLWantReadError:
+            waiting_for = self.client.handshake()
+        except OSError as e:
+            return self.fail(f'ssl error: {getattr(e, "reason", None) or e}')
+        if waiting_for == 'read':
             self.loop.remove_writer(sock)
             self.loop.add_reader(sock, self._handshake)
-            return
-        except ssl.SSLWantWriteError:
+        elif waiting_for == 'write':
             self.loop.remove_reader(sock)
             self.loop.add_writer(sock, self._handshake)
-            return
-        except (OSError, ssl.SSLError) as e:
-            return self.fail(f'ssl error: {getattr(e, "reason", None) or e}')
-        self.loop.remove_writer(sock)
-        self.loop.remove_reader(sock)
-        self._ready()
+        else:
+            self.loop.remove_writer(sock)
+            self.loop.remove_reader(sock)
+            self._ready()
 
     def _ready(self):
         self._use(self.client)
@@ -368,10 +383,8 @@ class Exchange:
     def _send(self):
         sock = self.client.sock
         try:
-            sent = sock.send(self.out)
-        except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
-            sent = 0
-        except (OSError, ssl.SSLError) as e:
+            sent = self.client.send_some(self.out)
+        except OSError as e:
             return self._broken(f'send failed: {e}')
         self.out = self.out[sent:]
         if self.out:
@@ -383,14 +396,11 @@ class Exchange:
     def _on_readable(self):
         client = self.client
         try:
-            data = client.sock.recv(RECV_SIZE)
-            if isinstance(client.sock, ssl.SSLSocket):
-                while client.sock.pending():
-                    data += client.sock.recv(RECV_SIZE)
-        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
-            return
-        except (OSError, ssl.SSLError) as e:
+            data = client.recv_some()
+        except OSError as e:
             return self._broken(f'connection reset: {e}')
+        if data is None:
+            return
         self._touch()
         parser = client.parser
         if data:
