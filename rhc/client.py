@@ -457,8 +457,11 @@ class Exchange:
                             status=response.status, body=response.body)
         result = text
         if self.is_json:
+            content_type = response.headers.get('content-type')
             if not response.body:
                 result = None
+            elif content_type is not None and 'json' not in content_type.lower():
+                pass    # the server said it is not JSON (text/plain...): keep the text
             else:
                 try:
                     result = json.loads(text)

@@ -365,3 +365,8 @@ def via_call(request):
     rc, result = {'ok': (0, {'called': True}), 'error': (1, 'backend down'),
                   'none': (0, None)}[outcome]
     request.call(_later, args=(rc, result), on_none_404=True)
+
+
+def not_json(request):
+    """Labelled JSON, but it is not."""
+    return 200, 'not json {', {'Content-Type': 'application/json'}

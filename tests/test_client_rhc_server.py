@@ -23,6 +23,8 @@ LINES = [
     '    GET handlers.empty',
     '  ROUTE /teapot$',
     '    GET handlers.teapot',
+    '  ROUTE /not-json$',
+    '    GET handlers.not_json',
 ]
 
 
@@ -97,9 +99,14 @@ def test_empty_json_body_is_none(con):
     assert rhc.wait(con.get('/empty'), timeout=5) is None
 
 
-def test_non_json_answer_with_is_json_is_an_error(con):
+def test_a_text_answer_stays_text_with_is_json(con):
+    """is_json decodes JSON; an answer labelled text/plain is given as its text."""
+    assert rhc.wait(con.get('/text'), timeout=5) == 'plain words'
+
+
+def test_malformed_json_answer_with_is_json_is_an_error(con):
     with pytest.raises(rhc.CallError) as info:
-        rhc.wait(con.get('/text'), timeout=5)
+        rhc.wait(con.get('/not-json'), timeout=5)
     assert 'malformed JSON' in str(info.value)
     assert info.value.status == 200
     assert rhc.wait(con.get('/test/ping'), timeout=5) == {'ping': 'pong'}
@@ -279,3 +286,4 @@ def test_wait_serves_every_loaded_server_while_it_runs():
     b = rhc.Connection(f'http://127.0.0.1:{port_of(second)}', is_json=False)
     assert rhc.wait(a.get('/test/ping'), timeout=5) == {'ping': 'pong'}
     assert rhc.wait(b.get('/text'), timeout=5) == 'plain words'
+
