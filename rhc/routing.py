@@ -15,6 +15,11 @@ METHOD_NOT_ALLOWED = object()
 
 
 def _to_int(value):
+    if type(value) is str:      # the common case: a path group or a query value
+        try:
+            return int(value)
+        except ValueError:
+            raise ValueError('expected an integer') from None
     if isinstance(value, bool):
         raise ValueError('expected an integer')
     if isinstance(value, int):
@@ -135,11 +140,12 @@ class Route:
         self.pattern = route.pattern
         self.match = route.regex.match
         names = {index: name for name, index in route.regex.groupindex.items()}
+        # (position, field name, coercion) for the groups that have an ARG with one
         self.args = []
-        for position in range(1, route.regex.groups + 1):
-            arg = route.args[position - 1] if position <= len(route.args) else None
-            coerce = arg and build_coercer(arg.type, arg.enum, enums, arg)
-            self.args.append((names.get(position, f'arg{position}'), coerce))
+        for position, arg in enumerate(route.args):
+            coerce = build_coercer(arg.type, arg.enum, enums, arg)
+            if coerce is not None:
+                self.args.append((position, names.get(position + 1, f'arg{position + 1}'), coerce))
         self.endpoints = {verb: Endpoint(method, route, server_auth, enums)
                           for verb, method in route.methods.items()}
         if 'GET' in self.endpoints:
@@ -147,14 +153,17 @@ class Route:
         self.allow = set(self.endpoints)
 
     def coerce_args(self, groups):
-        values = []
-        for (name, coerce), value in zip(self.args, groups):
-            if coerce is not None and value is not None:
+        """The handler's positional arguments: the groups, coerced as their ARGs say."""
+        if not self.args:
+            return groups
+        values = list(groups)
+        for position, name, coerce in self.args:
+            value = values[position]
+            if value is not None:       # an optional group that did not match stays None
                 try:
-                    value = coerce(value)
+                    values[position] = coerce(value)
                 except ValueError as e:
                     raise HTTPError(400, f'{name}: {e}', field=name) from None
-            values.append(value)
         return values
 
 
