@@ -8,7 +8,7 @@ See tests/readme_blocks.py for the conventions the README follows. Here:
   ``python -m rhc.launch FILE`` that serves is launched in the background,
   ``--check``/``--config-only``/``--help`` run to completion, ``curl`` is
   played with http.client, and output is compared with what the README
-  shows. ``pip install`` and ``python -m pytest`` are not run (the second
+  shows. ``pip install``, ``python -m pytest`` and the benchmark are not run (the second
   would run this very test); the files they name must exist.
 - ``.. file:`` blocks must equal the file they show; other ``text`` blocks
   are micro snippets that must parse.
@@ -265,6 +265,15 @@ def run_step(session, step, expected):
         return
     if argv == ['python', '-m', 'pytest']:
         assert os.path.isdir(os.path.join(ROOT, 'tests'))
+        return
+    if argv[:2] == ['python', 'bench/run.py']:
+        # The benchmark takes minutes and its peers: check it is there and its options exist.
+        done = subprocess.run([sys.executable, 'bench/run.py', '--help'], cwd=ROOT,
+                              capture_output=True, text=True, timeout=20)
+        assert done.returncode == 0, done.stderr
+        for option in argv[2:]:
+            if option.startswith('--'):
+                assert option in done.stdout, f'bench/run.py has no {option}'
         return
     if argv[:1] == ['curl']:
         out = curl(session, argv)
