@@ -104,17 +104,27 @@ class Launched:
         return self
 
     def readline(self, deadline):
-        while True:
+        """One line of the service's stderr. It is read from the descriptor a
+        byte at a time: a buffered readline could take two lines at once and
+        leave select() waiting for the second, and reading no further than the
+        line leaves the rest for `communicate()`."""
+        fd = self.proc.stderr.fileno()
+        line = b''
+        while not line.endswith(b'\n'):
             left = deadline - time.monotonic()
             if left <= 0:
-                raise AssertionError('launched service said nothing in time:\n' + ''.join(self.log))
-            ready, _, _ = select.select([self.proc.stderr], [], [], left)
+                raise AssertionError('launched service said nothing in time:\n'
+                                     + ''.join(self.log) + line.decode(errors='replace'))
+            ready, _, _ = select.select([fd], [], [], left)
             if ready:
-                line = self.proc.stderr.readline()
-                if not line:
-                    raise AssertionError('launched service exited:\n' + ''.join(self.log))
-                self.log.append(line)
-                return line
+                byte = os.read(fd, 1)
+                if not byte:
+                    raise AssertionError('launched service exited:\n' + ''.join(self.log)
+                                         + line.decode(errors='replace'))
+                line += byte
+        text = line.decode(errors='replace')
+        self.log.append(text)
+        return text
 
     def port(self, name=None):
         return self.ports[name] if name else next(iter(self.ports.values()))
