@@ -37,11 +37,17 @@ class Handle:
         return self.when < other.when
 
 
+def _events(data):
+    """The selector events a [reader, writer] pair asks for."""
+    return (_EVENT_READ if data[0] is not None else 0) | (_EVENT_WRITE if data[1] is not None else 0)
+
+
 class Loop:
     """Readers, writers, `call_soon`, `call_later`, and the one place they run."""
 
     def __init__(self):
         self._selector = selectors.DefaultSelector()
+        self._interests = {}      # socket -> [reader, writer], the selector key's data
         self._ready = collections.deque()
         self._timers = []
         self._cancelled_timers = 0
@@ -70,36 +76,42 @@ class Loop:
         self._remove(sock, _EVENT_WRITE)
 
     def _add(self, sock, event, callback):
-        try:
-            key = self._selector.get_key(sock)
-        except KeyError:
+        # The interests are kept here too, by socket, so that changing a
+        # callback the selector already watches costs no selectors round trip.
+        data = self._interests.get(sock)
+        if data is None:
             data = [None, None]
             data[event - 1] = callback
             self._selector.register(sock, event, data)
+            self._interests[sock] = data
             return
-        key.data[event - 1] = callback
-        if not key.events & event:
-            self._selector.modify(sock, key.events | event, key.data)
+        watched = data[event - 1] is not None
+        data[event - 1] = callback
+        if not watched:
+            self._selector.modify(sock, _events(data), data)
 
     def _remove(self, sock, event):
-        try:
-            key = self._selector.get_key(sock)
-        except (KeyError, ValueError):
+        data = self._interests.get(sock)
+        if data is None or data[event - 1] is None:
             return
-        key.data[event - 1] = None
-        events = key.events & ~event
+        data[event - 1] = None
+        events = _events(data)
         if events:
-            self._selector.modify(sock, events, key.data)
+            self._selector.modify(sock, events, data)
         else:
+            del self._interests[sock]
             self._selector.unregister(sock)
 
     def forget(self, sock):
         """Drop every interest in `sock` (call before closing it)."""
-        try:
-            key = self._selector.unregister(sock)
-        except (KeyError, ValueError):
+        data = self._interests.pop(sock, None)
+        if data is None:
             return
-        key.data[0] = key.data[1] = None
+        data[0] = data[1] = None
+        try:
+            self._selector.unregister(sock)
+        except (KeyError, ValueError):
+            pass
 
     # -- callbacks and timers --------------------------------------------
 
