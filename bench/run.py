@@ -602,10 +602,15 @@ def report(args, names, scenarios, summary, client_summary, client_meta, notes, 
              ', '.join(f'{k} {v}' for k, v in versions().items()), '']
     if summary:
         lines += ['## Targets', '', '| target | measured | met |', '|---|---|---|']
-        for target, measured, met in targets(summary, client_summary):
+        rows = targets(summary, client_summary)
+        for target, measured, met in rows:
             lines.append(f"| {target} | {measured} | "
                          f"{'n/a' if met is None else ('met' if met else '**not met**')} |")
         lines.append('')
+        if any(met is False for _, _, met in rows):
+            lines += ['For a target not met, `bench/PROFILE.md` shows where rhc\'s time goes '
+                      '(CPU per request, syscalls, a sampled profile, the Python path by stage) '
+                      'and what remains.', '']
         lines += ['## rhc ÷ peer (median req/s)', '',
                   '| peer | ' + ' | '.join(scenarios) + ' |',
                   '|---|' + '---:|' * len(scenarios)]
