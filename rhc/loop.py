@@ -59,7 +59,6 @@ class Loop:
         self.add_reader(self._waker_r, self._drain_waker)
         self._signal_handlers = {}
 
-    time = staticmethod(time.monotonic)
 
     # -- readers and writers ---------------------------------------------
 

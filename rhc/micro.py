@@ -62,8 +62,3 @@ def load_server(source, config=None):
 def load_connection(source, config=None):
     """Set up the connections of `source` as `micro.connection.NAME`."""
     return _load(source, config, with_servers=False)
-
-
-def servers():
-    """The listeners loaded so far, by name."""
-    return dict(_servers)

@@ -40,20 +40,15 @@ ACCEPT_RETRY = 0.25    # seconds to pause accepting when out of descriptors
 LINGER = 2.0
 OUT_OF_DESCRIPTORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
-_STATUS_LINES = {}
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 def status_line(status, reason=None):
     if reason is None:
-        line = _STATUS_LINES.get(status)
-        if line is None:
-            try:
-                phrase = HTTPStatus(status).phrase
-            except ValueError:
-                phrase = 'Unknown'
-            line = _STATUS_LINES[status] = f'HTTP/1.1 {status} {phrase}\r\n'.encode()
-        return line
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = 'Unknown'
     return f'HTTP/1.1 {status} {reason}\r\n'.encode('latin-1')
 
 
