@@ -357,17 +357,9 @@ class HTTPConnection:
         except OSError:
             return self.close()
         self.linger_until = time.monotonic() + LINGER
-        self.loop.add_reader(self.sock, self._drain)
-
-    def _drain(self):
-        try:
-            data = self.sock.recv(RECV_SIZE)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            return self.close()
-        if not data:
-            self.close()
+        # Reading goes on (a paused reader resumes): `received` drops what a
+        # closing connection gets, and closes at the client's EOF.
+        self.loop.add_reader(self.sock, self.on_readable)
 
     def is_idle(self):
         return self.linger_until is not None or (
