@@ -168,3 +168,30 @@ def _fresh_default_loop():
     if rhc.loop._default is not None:
         rhc.loop._default.close()
         rhc.loop._default = None
+
+
+@pytest.fixture(scope='session')
+def certificate(tmp_path_factory):
+    """(certfile, keyfile) of a self-signed certificate for 127.0.0.1 (openssl CLI)."""
+    import shutil
+    if shutil.which('openssl') is None:
+        pytest.skip('no openssl command')
+    where = tmp_path_factory.mktemp('cert')
+    certfile, keyfile = str(where / 'cert.pem'), str(where / 'key.pem')
+    result = subprocess.run(
+        ['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2',
+         '-keyout', keyfile, '-out', certfile, '-subj', '/CN=127.0.0.1',
+         '-addext', 'subjectAltName=IP:127.0.0.1'],
+        capture_output=True, text=True, timeout=20)
+    if result.returncode != 0:
+        pytest.skip(f'openssl could not make a certificate: {result.stderr[-300:]}')
+    return certfile, keyfile
+
+
+def unverified_context():
+    """A client SSLContext that accepts any certificate (for self-signed test servers)."""
+    import ssl
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context

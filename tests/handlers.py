@@ -1,5 +1,9 @@
 """Handlers named by the micro sources of the tests (`handlers.NAME`)."""
+import json as _json
+import os as _os
+
 import rhc
+import rhc.micro
 
 
 def ping(request):
@@ -17,9 +21,6 @@ def upper(value):
 
 
 # -- tests/test_server_*.py ------------------------------------------------
-import json as _json
-import os as _os
-import time as _time
 
 
 def ret_dict(request):
@@ -164,11 +165,6 @@ def deny(request):
 
 
 # -- the client tests (tests/test_client_*.py) --------------------------------
-
-import json as _json
-import os as _os
-
-import rhc.micro
 
 
 def inspect(request):

@@ -1,8 +1,6 @@
 """https: an rhc server with `server.NAME.ssl.*` settings, called by the rhc client."""
-import shutil
 import socket
 import ssl
-import subprocess
 
 import pytest
 
@@ -10,32 +8,16 @@ import rhc
 import rhc.micro as micro
 from rhc.loop import get_loop
 
+from conftest import unverified_context
 from test_client_support import RawServer, load, loop_keys, port_of
 
 LINES = ['SERVER x 0', 'ROUTE /test/ping$', 'GET handlers.ping',
          'ROUTE /inspect', 'POST handlers.inspect']
 
 
-@pytest.fixture(scope='module')
-def cert(tmp_path_factory):
-    """(certfile, keyfile): self-signed for 127.0.0.1, made with the openssl CLI."""
-    if shutil.which('openssl') is None:
-        pytest.skip('no openssl command')
-    where = tmp_path_factory.mktemp('cert')
-    certfile, keyfile = str(where / 'cert.pem'), str(where / 'key.pem')
-    result = subprocess.run(
-        ['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2',
-         '-keyout', keyfile, '-out', certfile, '-subj', '/CN=127.0.0.1',
-         '-addext', 'subjectAltName=IP:127.0.0.1'],
-        capture_output=True, text=True, timeout=20)
-    if result.returncode != 0:
-        pytest.skip(f'openssl could not make a certificate: {result.stderr[-300:]}')
-    return certfile, keyfile
-
-
 @pytest.fixture
-def https_url(cert, tmp_path):
-    certfile, keyfile = cert
+def https_url(certificate, tmp_path):
+    certfile, keyfile = certificate
     config = tmp_path / 'ssl.config'
     config.write_text('server.x.host=127.0.0.1\n'
                       'server.x.ssl.is_active=true\n'
@@ -46,20 +28,13 @@ def https_url(cert, tmp_path):
     return f'https://127.0.0.1:{service.servers["x"].port}'
 
 
-def unverified():
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
-
-
 def test_https_with_an_unverified_context(https_url):
-    con = rhc.Connection(https_url, ssl_context=unverified())
+    con = rhc.Connection(https_url, ssl_context=unverified_context())
     assert rhc.wait(con.get('/test/ping'), timeout=5) == {'ping': 'pong'}
 
 
-def test_https_trusting_the_certificate(https_url, cert):
-    context = ssl.create_default_context(cafile=cert[0])
+def test_https_trusting_the_certificate(https_url, certificate):
+    context = ssl.create_default_context(cafile=certificate[0])
     con = rhc.Connection(https_url, ssl_context=context)
     assert rhc.wait(con.get('/test/ping'), timeout=5) == {'ping': 'pong'}
     result = rhc.wait(con.post('/inspect', {'big': 'x' * 300_000}), timeout=5)
@@ -67,7 +42,7 @@ def test_https_trusting_the_certificate(https_url, cert):
 
 
 def test_https_keep_alive(https_url):
-    con = rhc.Connection(https_url, ssl_context=unverified())
+    con = rhc.Connection(https_url, ssl_context=unverified_context())
     for _ in range(20):
         assert rhc.wait(con.get('/test/ping'), timeout=5) == {'ping': 'pong'}
     assert con.connects == 1
@@ -86,13 +61,13 @@ def test_https_verification_failure_with_the_default_context(https_url):
     assert get_loop().run_until(lambda: loop_keys() == keys, timeout=2)
     assert not con.idle
     # the server goes on serving
-    good = rhc.Connection(https_url, ssl_context=unverified())
+    good = rhc.Connection(https_url, ssl_context=unverified_context())
     assert rhc.wait(good.get('/test/ping'), timeout=5) == {'ping': 'pong'}
     good.close()
 
 
-def test_https_to_the_wrong_name_fails_hostname_check(https_url, cert):
-    context = ssl.create_default_context(cafile=cert[0])
+def test_https_to_the_wrong_name_fails_hostname_check(https_url, certificate):
+    context = ssl.create_default_context(cafile=certificate[0])
     con = rhc.Connection(https_url.replace('127.0.0.1', 'localhost'), ssl_context=context)
     con.addresses = [(socket.AF_INET, ('127.0.0.1', con.port))]     # no lookup: 127.0.0.1 only
     with pytest.raises(rhc.CallError) as info:
@@ -106,7 +81,7 @@ def test_https_to_a_plain_http_server_is_a_call_error():
         conn.sendall(b'HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n')
     server = RawServer(plain)
     try:
-        con = rhc.Connection(f'https://127.0.0.1:{server.port}', ssl_context=unverified(),
+        con = rhc.Connection(f'https://127.0.0.1:{server.port}', ssl_context=unverified_context(),
                              timeout=2)
         with pytest.raises(rhc.CallError) as info:
             rhc.wait(con.get('/'), timeout=5)
@@ -130,6 +105,6 @@ def test_ssl_server_without_a_certfile_is_a_micro_error(tmp_path):
 
 def test_an_ssl_context_on_an_http_url_is_not_used():
     service = load(LINES)
-    con = rhc.Connection(f'http://127.0.0.1:{port_of(service)}', ssl_context=unverified())
+    con = rhc.Connection(f'http://127.0.0.1:{port_of(service)}', ssl_context=unverified_context())
     assert con.ssl_context is None
     assert rhc.wait(con.get('/test/ping'), timeout=5) == {'ping': 'pong'}

@@ -5,7 +5,6 @@ import json
 import os
 import shutil
 import socket
-import ssl
 import subprocess
 import time
 
@@ -15,6 +14,8 @@ import micro
 from micro import MicroError
 from rhc.loop import Loop
 from rhc.service import Service
+
+from conftest import unverified_context
 
 AUTHED = [
     'SERVER api 0',
@@ -130,19 +131,6 @@ HTTPS = [
 ]
 
 
-@pytest.fixture(scope='module')
-def certificate(tmp_path_factory):
-    """(certfile, keyfile) of a self-signed certificate for localhost."""
-    if OPENSSL is None:
-        pytest.skip('openssl is not installed')
-    where = tmp_path_factory.mktemp('tls')
-    cert, key = where / 'cert.pem', where / 'key.pem'
-    subprocess.run([OPENSSL, 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
-                    '-nodes', '-keyout', str(key), '-out', str(cert), '-days', '2',
-                    '-subj', '/CN=localhost'], check=True, capture_output=True, timeout=20)
-    return str(cert), str(key)
-
-
 @pytest.fixture
 def secure(serve, certificate):
     cert, key = certificate
@@ -151,15 +139,8 @@ def secure(serve, certificate):
                                  'SERVER_SECURE_SSL_KEYFILE': key})
 
 
-def unverified():
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
-
-
 def https(port):
-    return http.client.HTTPSConnection('127.0.0.1', port, timeout=5, context=unverified())
+    return http.client.HTTPSConnection('127.0.0.1', port, timeout=5, context=unverified_context())
 
 
 @needs_openssl
@@ -207,7 +188,7 @@ def test_plain_http_to_the_https_port_does_not_hurt(secure):
 
 @needs_openssl
 def test_https_pipelined_in_one_record(secure):
-    context = unverified()
+    context = unverified_context()
     with socket.create_connection(('127.0.0.1', secure.port()), timeout=3) as raw:
         with context.wrap_socket(raw, server_hostname='localhost') as sock:
             sock.sendall(b'GET /ping HTTP/1.1\r\nHost: t\r\n\r\n' * 2
