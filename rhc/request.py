@@ -67,7 +67,7 @@ class Request:
     __slots__ = ('method', 'path', 'query_string', 'headers', 'body', 'id',
                  'request_id', 'peer', 'keep_alive', 'started', 'endpoint',
                  '_query', '_json', '_form', '_send', 'is_delayed',
-                 'is_responded', 'status', 'version', '__dict__')
+                 'is_responded', 'status', 'version', 'bytes_in', '__dict__')
 
     def __init__(self, method, path, query_string, headers, body, conn_id,
                  request_id, peer, keep_alive, started, send):
@@ -87,6 +87,7 @@ class Request:
         self.is_responded = False
         self.status = None
         self.version = 'HTTP/1.1'
+        self.bytes_in = len(body)
 
     @property
     def query(self):

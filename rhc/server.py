@@ -120,7 +120,7 @@ class HTTPConnection:
     __slots__ = ('listener', 'loop', 'sock', 'peer', 'id', 'parser', 'current',
                  'out', 'writing', 'closing', 'closed', 'paused', 'last_active',
                  'request_started', 'bytes_in', 'handshaking', 'in_process',
-                 'linger_until')
+                 'linger_until', 'consumed')
 
     def __init__(self, listener, sock, peer, conn_id):
         self.listener = listener
@@ -143,6 +143,7 @@ class HTTPConnection:
         # timeout applies from the start, so connecting and saying nothing is cut off.
         self.request_started = self.last_active
         self.bytes_in = 0
+        self.consumed = 0       # bytes_in that belonged to requests already parsed
         self.handshaking = False
         self.linger_until = None
         self.loop.add_reader(sock, self.on_readable)
@@ -213,6 +214,11 @@ class HTTPConnection:
                           self.id, request_id_for(raw.headers), self.peer,
                           raw.keep_alive, started, self.send)
         request.version = raw.version
+        # What this request took on the wire (head and body): all bytes read,
+        # less what the parser still holds, less the requests before it.
+        consumed = self.bytes_in - self.parser.buffered
+        request.bytes_in = consumed - self.consumed
+        self.consumed = consumed
         self.current = request
         match = self.listener.router.match(raw.method, path)
         if match is None:
@@ -271,7 +277,7 @@ class HTTPConnection:
                 access_log.info('conn=%s request_id=%s %s %s %s %.2fms in=%d out=%d',
                                 self.id, request.request_id, request.method, request.path,
                                 status, (time.monotonic() - request.started) * 1000,
-                                len(request.body), out)
+                                request.bytes_in, out)
         if request is self.current:
             self.current = None
         if not self.in_process:

@@ -7,6 +7,7 @@ import http.client
 import json
 import logging
 import re
+import socket
 import shutil
 import subprocess
 import time
@@ -457,9 +458,27 @@ def test_one_info_line_per_request(serve, caplog):
     assert re.search(r'\d+(\.\d+)?ms', line)
     assert re.search(r'in=\d+ out=\d+', line)
     assert int(re.search(r'out=(\d+)', line).group(1)) > out
-    assert [line for line in lines if ' POST /ping 405 ' in line and 'in=5 ' in line]
+    post = [line for line in lines if ' POST /ping 405 ' in line]
+    assert post and int(re.search(r'in=(\d+)', post[0]).group(1)) > 5     # head and body
     assert not [line for line in lines if 'silent-one' in line]
     assert [line for line in lines if 'silent-but-failed' in line and ' 500 ' in line]
+
+
+def test_the_access_line_counts_the_bytes_of_each_request(serve, caplog):
+    caplog.set_level(logging.INFO, logger='rhc')
+    server = serve(['SERVER api 0', 'ROUTE /ping$', 'GET handlers.ping', 'POST handlers.ping'])
+    first = b'POST /ping HTTP/1.1\r\nHost: t\r\nX-Request-Id: first\r\nContent-Length: 5\r\n\r\nhello'
+    second = b'GET /ping HTTP/1.1\r\nHost: t\r\nX-Request-Id: second\r\nConnection: close\r\n\r\n'
+    with socket.create_connection(('127.0.0.1', server.port()), timeout=5) as sock:
+        sock.sendall(first + second)        # pipelined: one read holds both
+        while sock.recv(65536):
+            pass
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline and 'request_id=second' not in caplog.text:
+        time.sleep(0.02)
+    sizes = {m.group(1): int(m.group(2)) for m in
+             re.finditer(r'request_id=(\w+) .* in=(\d+) ', caplog.text)}
+    assert sizes == {'first': len(first), 'second': len(second)}
 
 
 # -- curl ------------------------------------------------------------------
