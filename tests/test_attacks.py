@@ -11,7 +11,6 @@ written here, for what tests/test_client_foreign.py does not already cover.
 import os
 import random
 import socket
-import threading
 import time
 
 import pytest
@@ -21,6 +20,7 @@ from rhc.http import ResponseParser
 from rhc.loop import get_loop
 
 from conftest import Launched
+from test_client_support import RawServer
 
 HANDLERS = ['ping', 'echo', 'body_size', 'attack_header_injection', 'attack_bare_lf_header',
             'attack_bare_cr_header', 'attack_nul_header', 'attack_header_name_injection',
@@ -524,53 +524,12 @@ def no_new_fds(before, wait=2.0):
     return not (open_fds() - before)
 
 
-class Hostile:
-    """A listening socket on 127.0.0.1; `script(conn)` runs per accepted connection."""
-
-    def __init__(self, script):
-        self.script = script
-        self.sock = socket.socket()
-        self.sock.bind(('127.0.0.1', 0))
-        self.sock.listen(64)
-        self.sock.settimeout(0.05)
-        self.url = f'http://127.0.0.1:{self.sock.getsockname()[1]}'
-        self.stopping = threading.Event()
-        self.conns = []
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self):
-        while not self.stopping.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self.conns.append(conn)
-            threading.Thread(target=self._run, args=(conn,), daemon=True).start()
-
-    def _run(self, conn):
-        try:
-            conn.settimeout(5)
-            self.script(conn, self.stopping)
-        except OSError:
-            pass
-        finally:
-            try:
-                conn.close()
-            except OSError:
-                pass
-
-    def stop(self):
-        self.stopping.set()
-        self.thread.join(5)
-        self.sock.close()
-        for conn in self.conns:
-            try:
-                conn.close()
-            except OSError:
-                pass
+def Hostile(script):
+    """A raw server on 127.0.0.1 running `script(conn, stopping)` per connection."""
+    def run(server, conn, index):
+        conn.settimeout(5)
+        script(conn, server.stopping)
+    return RawServer(run)
 
 
 def read_head(conn):
