@@ -20,7 +20,7 @@ from rhc.http import ResponseParser
 from rhc.loop import get_loop
 
 from conftest import Launched
-from test_client_support import RawServer
+from test_client_support import RawServer, read_request, reset
 
 HANDLERS = ['ping', 'echo', 'body_size', 'attack_header_injection', 'attack_bare_lf_header',
             'attack_bare_cr_header', 'attack_nul_header', 'attack_header_name_injection',
@@ -532,90 +532,75 @@ def Hostile(script):
     return RawServer(run)
 
 
-def read_head(conn):
-    data = b''
-    while b'\r\n\r\n' not in data:
-        chunk = conn.recv(4096)
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
-def rst(conn):
-    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b'\x01\x00\x00\x00\x00\x00\x00\x00')
-    conn.close()
-
-
 def _reset_at_once(conn, stop):
-    rst(conn)
+    reset(conn)
 
 
 def _reset_after_reading(conn, stop):
-    read_head(conn)
-    rst(conn)
+    read_request(conn)
+    reset(conn)
 
 
 def _cl_and_te(conn, stop):
-    read_head(conn)
+    read_request(conn)
     conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n'
                  b'0\r\n\r\n')
     stop.wait(2)
 
 
 def _differing_lengths(conn, stop):
-    read_head(conn)
+    read_request(conn)
     conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}1')
     stop.wait(2)
 
 
 def _nul_in_head(conn, stop):
-    read_head(conn)
+    read_request(conn)
     conn.sendall(b'HTTP/1.1 200 OK\r\nX-A: \x00\r\nContent-Length: 2\r\n\r\n{}')
     stop.wait(2)
 
 
 def _endless_head(conn, stop):
-    read_head(conn)
+    read_request(conn)
     conn.sendall(b'HTTP/1.1 200 OK\r\n')
     while not stop.is_set():
         conn.sendall(b'X-Pad: ' + b'a' * 1000 + b'\r\n')
 
 
 def _too_many_fields(conn, stop):
-    read_head(conn)
+    read_request(conn)
     conn.sendall(b'HTTP/1.1 200 OK\r\n' + b'X-A: b\r\n' * 200 + b'Content-Length: 2\r\n\r\n{}')
     stop.wait(2)
 
 
 def _endless_chunks(conn, stop):
-    read_head(conn)
+    read_request(conn)
     conn.sendall(b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n')
     while not stop.is_set():
         conn.sendall(b'400\r\n' + b'x' * 1024 + b'\r\n')
 
 
 def _status_line_only(conn, stop):
-    read_head(conn)
+    read_request(conn)
     conn.sendall(b'HTTP/1.1 200\r\n\r\n')       # no reason, no framing, then close
     conn.shutdown(socket.SHUT_WR)
     stop.wait(1)
 
 
 def _http_09(conn, stop):
-    read_head(conn)
+    read_request(conn)
     conn.sendall(b'{"no": "head at all"}')
     conn.shutdown(socket.SHUT_WR)
 
 
 def _status_999_and_000(conn, stop):
-    read_head(conn)
+    read_request(conn)
     conn.sendall(b'HTTP/1.1 000 Zero\r\nContent-Length: 0\r\n\r\n')
     stop.wait(1)
 
 
 def _bare_lf(conn, stop):
-    read_head(conn)
+    read_request(conn)
     conn.sendall(b'HTTP/1.1 200 OK\nContent-Length: 2\n\n{}')
     stop.wait(1)
 
@@ -683,7 +668,7 @@ def test_client_many_calls_to_a_resetting_server_leave_no_socket():
 
 def test_client_interim_response_flood_is_cut_off():
     def flood(conn, stop):
-        read_head(conn)
+        read_request(conn)
         while not stop.is_set():
             conn.sendall(b'HTTP/1.1 100 Continue\r\n\r\n' * 50)
             time.sleep(0.01)
