@@ -119,12 +119,25 @@ def _openapi(parser, server, values, where):
 def _route(parser, server, values, where):
     pattern = values['pattern']
     try:
-        regex = re.compile(pattern)
+        regex = re.compile(route_regex(pattern))
     except (re.error, RecursionError, OverflowError) as exc:
         raise error(where, f"invalid regex '{pattern}': {exc}") from None
     node = model.Route(pattern, regex, **where.fields())
     server.routes.append(node)
     return node
+
+
+def route_regex(pattern):
+    """The regex a ROUTE pattern stands for: a trailing `$` is the true end.
+
+    In a Python regex `$` also matches before a final newline, so `/admin$`
+    would take `/admin\\n`; `\\Z` matches only at the very end.
+    """
+    if not pattern.endswith('$'):
+        return pattern
+    body = pattern[:-1]
+    escapes = len(body) - len(body.rstrip('\\'))
+    return pattern if escapes % 2 else body + r'\Z'
 
 
 def _arg(parser, route, values, where):

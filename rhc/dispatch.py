@@ -6,6 +6,7 @@ later; nothing a handler raises escapes this module.
 import logging
 
 from rhc.errors import HTTPError
+from rhc.logtext import loggable
 from rhc.request import error_id, to_response
 
 log = logging.getLogger('rhc.dispatch')
@@ -13,10 +14,25 @@ log = logging.getLogger('rhc.dispatch')
 FORM = 'application/x-www-form-urlencoded'
 
 
-def run_endpoint(request, endpoint, route, groups):
+def authorized(request, endpoint):
+    """Run the endpoint's AUTH check; False once the refusal is answered."""
+    if endpoint.auth is None:
+        return True
     try:
-        if endpoint.auth is not None and not endpoint.auth(request):
-            raise HTTPError(401, 'unauthorized')
+        if endpoint.auth(request):
+            return True
+        request.respond(401, {'error': 'unauthorized'})
+    except HTTPError as e:
+        request.respond(e.status, e.document())
+    except Exception:
+        fail(request, 'AUTH %s failed' % endpoint.path)
+    return False
+
+
+def run_endpoint(request, endpoint, route, groups, check_auth=True):
+    if check_auth and not authorized(request, endpoint):
+        return
+    try:
         args = route.coerce_args(groups) if groups else ()
         if endpoint.fields:
             result = endpoint.handler(request, *args, **gather_fields(request, endpoint.fields))
@@ -38,7 +54,7 @@ def fail(request, what):
     """Answer 500 with a fresh id, and log that id beside the traceback."""
     eid = error_id()
     log.exception('%s: id=%s request_id=%s %s %s', what, eid, request.request_id,
-                  request.method, request.path)
+                  request.method, loggable(request.path))
     request.respond(500, {'error': 'internal server error', 'id': eid})
 
 

@@ -351,9 +351,11 @@ class _MessageReader:
             value = values.pop()
         if not (value.isascii() and value.isdigit()):
             raise ProtocolError(400, f'invalid Content-Length {length!r}')
-        if len(value) > 18 or int(value) > self._max_body:
+        # Judge the value, not the digits: 000…05 is five bytes.
+        digits = value.lstrip('0') or '0'
+        if len(digits) > 18 or int(digits) > self._max_body:
             raise self._too_large()
-        return int(value)
+        return int(digits)
 
     def _too_large(self):
         return ProtocolError(413, f'{self.kind} body larger than {self._max_body} bytes')
@@ -495,8 +497,13 @@ class RequestParser(_MessageReader):
         return self._run()
 
     def continue_sent(self) -> None:
-        """The driver has answered ``100 Continue`` for the pending request."""
+        """The driver has answered ``Expect: 100-continue`` (with 100, or a final status)."""
         self.expect_continue = False
+
+    @property
+    def pending_request(self) -> Request | None:
+        """The request whose head is parsed and whose body is still being read."""
+        return self._message
 
     def _finish(self, message, body):
         self.expect_continue = False

@@ -15,6 +15,7 @@ from rhc.service import Service
 
 EXIT_OK = 0
 EXIT_BAD_MICRO = 1
+EXIT_INTERRUPTED = 1    # a second SIGTERM or Ctrl-C cut the drain short
 
 log = logging.getLogger('rhc.launch')
 
@@ -72,7 +73,10 @@ def config_report(settings):
 
 
 def serve(service, grace):
-    """Serve until SIGTERM or Ctrl-C, then let requests in flight finish."""
+    """Serve until SIGTERM or Ctrl-C, then let requests in flight finish.
+
+    A second signal during that drain ends it at once. Returns the exit status.
+    """
     loop = get_loop()
     stop = []
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -82,11 +86,18 @@ def serve(service, grace):
     loop.run_until(lambda: stop)
     log.info('stopping: %s', signal.Signals(stop[0]).name)
     service.stop_accepting()
-    if not loop.run_until(lambda: not service.busy, timeout=grace):
+    status = EXIT_OK
+    loop.run_until(lambda: not service.busy or len(stop) > 1, timeout=grace)
+    if service.busy and len(stop) > 1:
+        log.warning('second %s during the drain: closing connections now',
+                    signal.Signals(stop[1]).name)
+        status = EXIT_INTERRUPTED
+    elif service.busy:
         log.warning('grace period of %.1fs over; closing connections still busy', grace)
     service.close()
     service.teardown()
     loop.remove_signal_handlers()
+    return status
 
 
 def main(argv=None):
@@ -117,8 +128,7 @@ def main(argv=None):
     except MicroError as e:
         print(str(e), file=sys.stderr)
         return EXIT_BAD_MICRO
-    serve(service, args.grace)
-    return EXIT_OK
+    return serve(service, args.grace)
 
 
 if __name__ == '__main__':

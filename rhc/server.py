@@ -17,6 +17,7 @@ from email.utils import formatdate
 from http import HTTPStatus
 
 from rhc import dispatch, http
+from rhc.logtext import loggable
 from rhc.routing import METHOD_NOT_ALLOWED
 from rhc.request import JSON, OCTETS, TEXT, Request, render
 
@@ -41,6 +42,8 @@ LINGER = 2.0
 OUT_OF_DESCRIPTORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# A percent-decoded path may not hold these: `/admin%0A` is not `/admin`.
+_CONTROL = re.compile('[\x00-\x1f\x7f]')
 
 
 def status_line(status, reason=None):
@@ -120,7 +123,7 @@ class HTTPConnection:
     __slots__ = ('listener', 'loop', 'sock', 'peer', 'id', 'parser', 'current',
                  'out', 'writing', 'closing', 'closed', 'paused', 'last_active',
                  'request_started', 'bytes_in', 'handshaking', 'in_process',
-                 'linger_until', 'consumed')
+                 'linger_until', 'consumed', 'checked')
 
     def __init__(self, listener, sock, peer, conn_id):
         self.listener = listener
@@ -146,6 +149,7 @@ class HTTPConnection:
         self.consumed = 0       # bytes_in that belonged to requests already parsed
         self.handshaking = False
         self.linger_until = None
+        self.checked = None     # the request whose AUTH ran before its body came
         self.loop.add_reader(sock, self.on_readable)
 
     # -- reading ----------------------------------------------------------
@@ -192,8 +196,7 @@ class HTTPConnection:
                     break
                 if raw is None:
                     if self.parser.expect_continue:
-                        self.parser.continue_sent()
-                        self.out += b'HTTP/1.1 100 Continue\r\n\r\n'
+                        self._answer_expectation()
                     if not self.parser.in_progress:
                         self.request_started = None
                     break
@@ -207,6 +210,20 @@ class HTTPConnection:
     def _dispatch(self, raw):
         started = self.request_started or self.last_active
         self.request_started = time.monotonic() if self.parser.in_progress else None
+        request = self._request(raw, started)
+        # What this request took on the wire (head and body): all bytes read,
+        # less what the parser still holds, less the requests before it.
+        consumed = self.bytes_in - self.parser.buffered
+        request.bytes_in = consumed - self.consumed
+        self.consumed = consumed
+        self.current = request
+        match = self._route(request)
+        if match is not None:
+            endpoint, route, groups = match
+            checked, self.checked = self.checked is raw, None
+            dispatch.run_endpoint(request, endpoint, route, groups, check_auth=not checked)
+
+    def _request(self, raw, started):
         path = raw.path
         if '%' in path:
             path = urllib.parse.unquote(path)
@@ -214,21 +231,42 @@ class HTTPConnection:
                           self.id, request_id_for(raw.headers), self.peer,
                           raw.keep_alive, started, self.send)
         request.version = raw.version
-        # What this request took on the wire (head and body): all bytes read,
-        # less what the parser still holds, less the requests before it.
-        consumed = self.bytes_in - self.parser.buffered
-        request.bytes_in = consumed - self.consumed
-        self.consumed = consumed
-        self.current = request
-        match = self.listener.router.match(raw.method, path)
+        return request
+
+    def _route(self, request):
+        """(endpoint, route, groups) for `request`, or None once it is answered."""
+        path = request.path
+        if _CONTROL.search(path) is not None:
+            request.respond(400, {'error': 'control character in path'})
+            return None
+        match = self.listener.router.match(request.method, path)
         if match is None:
             request.respond(404, {'error': 'not found'})
         elif match[0] is METHOD_NOT_ALLOWED:
             request.respond(405, {'error': 'method not allowed'}, {'Allow': match[1]})
         else:
-            endpoint, route, groups = match
-            request.endpoint = endpoint
-            dispatch.run_endpoint(request, endpoint, route, groups)
+            request.endpoint = match[0]
+            return match
+        return None
+
+    def _answer_expectation(self):
+        """`Expect: 100-continue`: invite the body only if the request would be served.
+
+        A request that finds no route or fails AUTH is answered now, and the
+        connection closes, so the client never uploads a body we would drop.
+        """
+        self.parser.continue_sent()
+        raw = self.parser.pending_request
+        request = self._request(raw, self.request_started or self.last_active)
+        request.keep_alive = False
+        self.current = request
+        match = self._route(request)
+        if match is not None and dispatch.authorized(request, match[0]):
+            self.current = None
+            self.checked = raw
+            self.out += b'HTTP/1.1 100 Continue\r\n\r\n'
+            return
+        self.closing = True     # answered (or being answered): the body is not read
 
     def _reject(self, error):
         """Answer a protocol error and close: the stream can't be trusted after it."""
@@ -236,7 +274,7 @@ class HTTPConnection:
         body, content_type = render({'error': error.message})
         self._write_response(None, error.status, body, content_type, b'', None, False,
                              request_id_for({}))
-        log.info('conn=%s rejected: %s %s', self.id, error.status, error.message)
+        log.info('conn=%s rejected: %s %s', self.id, error.status, loggable(error.message))
 
     # -- writing ----------------------------------------------------------
 
@@ -275,7 +313,8 @@ class HTTPConnection:
                                                and status < 400):
             if access_log.isEnabledFor(logging.INFO):
                 access_log.info('conn=%s request_id=%s %s %s %s %.2fms in=%d out=%d',
-                                self.id, request.request_id, request.method, request.path,
+                                self.id, request.request_id, request.method,
+                                loggable(request.path),
                                 status, (time.monotonic() - request.started) * 1000,
                                 request.bytes_in, out)
         if request is self.current:

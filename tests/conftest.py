@@ -84,11 +84,11 @@ def serve():
 class Launched:
     """`python -m rhc.launch` in a subprocess; ports read from its log."""
 
-    def __init__(self, args, env=None, cwd=None):
+    def __init__(self, args, env=None, cwd=None, module='rhc.launch'):
         full_env = dict(os.environ)
         full_env['PYTHONPATH'] = os.pathsep.join([ROOT, TESTS, full_env.get('PYTHONPATH', '')])
         full_env.update(env or {})
-        self.proc = subprocess.Popen([sys.executable, '-m', 'rhc.launch', *args],
+        self.proc = subprocess.Popen([sys.executable, '-m', module, *args],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      env=full_env, cwd=cwd or ROOT, text=True)
         self.log = []
@@ -148,8 +148,8 @@ def launch():
     """`launch(*args, env=None)` -> Launched (not yet waited on), killed after the test."""
     launched = []
 
-    def start(*args, env=None, cwd=None):
-        launched.append(Launched(list(args), env, cwd))
+    def start(*args, env=None, cwd=None, module='rhc.launch'):
+        launched.append(Launched(list(args), env, cwd, module))
         return launched[-1]
     yield start
     for proc in launched:

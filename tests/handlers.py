@@ -366,3 +366,40 @@ def via_call(request):
 def not_json(request):
     """Labelled JSON, but it is not."""
     return 200, 'not json {', {'Content-Type': 'application/json'}
+
+
+# -- tests/test_hardening.py, tests/test_migration.py ---------------------------
+
+
+def path_arg(request, rest):
+    """What a route group received, and the path it came from."""
+    return {'rest': rest, 'path': request.path}
+
+
+def never(request):
+    """Delayed, and never answered: a request that stays in flight."""
+    request.delay()
+
+
+def teardown_marker():
+    """TEARDOWN: leave a file where the test said (env TEARDOWN_FILE)."""
+    where = _os.environ.get('TEARDOWN_FILE')
+    if where:
+        with open(where, 'w') as f:
+            f.write('done')
+
+
+def respond_positional(request):
+    """`request.respond(result)` with one positional argument: `?kind=` picks it."""
+    kind = request.query.get('kind')
+    result = {'dict': {'a': 1}, 'list': [1, 2], 'str': 'text', 'int': 404,
+              'pair': (201, {'made': True}), 'triple': (202, 'queued', {'X-Queue': '7'}),
+              'none': None, 'bytes': b'\x00\xff', 'four': (1, 2, 3, 4)}[kind]
+    request.respond(result)
+
+
+def random_bytes(request):
+    """`?size=N` random bytes, seeded by the size, as application/octet-stream."""
+    import random
+    size = int(request.query.get('size', 1024))
+    return random.Random(size).randbytes(size)

@@ -367,12 +367,42 @@ def test_absolute_form_is_served_by_its_path(server, target):
     assert (got, closed) == ([200], False)
 
 
-@pytest.mark.parametrize('target', [b'/test/ping/../../etc/passwd', b'/test/ping%00',
+@pytest.mark.parametrize('target', [b'/test/ping/../../etc/passwd', b'/test/ping%20',
                                     b'/%2e%2e/%2e%2e/etc/passwd', b'//test/ping'])
 def test_odd_paths_are_plain_404(server, target):
     got, closed = statuses(server.port(), b'GET ' + target + b' HTTP/1.1\r\nHost: x\r\n\r\n',
                             count=1)
     assert (got, closed) == ([404], False)
+
+
+# A decoded path holding a control character is refused before routing, so
+# an anchored `ROUTE /test/ping$` is never served `/test/ping` plus a newline
+# (what a front end guarding `= /test/ping` would let through).
+CONTROL_IN_PATH = [b'/test/ping%0A', b'/test/ping%0a', b'/test/ping%0D%0A', b'/test/ping%00',
+                   b'/test/ping%1B[2J', b'/test/ping%7F', b'/test/ping%09',
+                   b'/x%0A2026-01-01%20INFO%20rhc.access%20forged']
+
+
+@pytest.mark.parametrize('target', CONTROL_IN_PATH)
+def test_control_characters_in_a_decoded_path_are_400(server, target):
+    got, closed = statuses(server.port(), b'GET ' + target + b' HTTP/1.1\r\nHost: x\r\n\r\n',
+                            count=1)
+    assert (got, closed) == ([400], False)
+    assert still_serving(server.port())
+
+
+def test_a_zero_padded_content_length_is_its_value(server):
+    got, closed = statuses(server.port(), post(b'Content-Length: ' + b'0' * 30 + b'5\r\n',
+                                               b'hello'), count=1)
+    assert (got, closed) == ([200], False)
+
+
+def test_expect_continue_to_no_route_is_answered_without_100(server):
+    responses, closed = exchange(server.port(), post(b'Content-Length: 5000000\r\n'
+                                                     b'Expect: 100-continue\r\n',
+                                                     target=b'/nowhere'), count=1)
+    assert [r.status for r in responses] == [404] and closed
+    assert still_serving(server.port())
 
 
 def test_unknown_method_is_405_or_404_not_a_crash(server):

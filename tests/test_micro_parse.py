@@ -175,7 +175,9 @@ def test_everything():
     assert api.where == f'{top}:12'
     users, health, quiet = api.routes
     pattern = r'/users/(\d+)/(\d+)/([\d.]+)/(\w+)/(\w+)/(\w+)/(\w+)$'
-    assert (users.pattern, users.regex, users.silent) == (pattern, re.compile(pattern), False)
+    # the pattern as written; the regex ends at the true end of the path
+    assert (users.pattern, users.regex, users.silent) == (
+        pattern, re.compile(pattern[:-1] + r'\Z'), False)
     assert users.args == [
         Arg('int', **at(16)), Arg('count', **at(17)), Arg('float', **at(18)),
         Arg('bool', **at(19)), Arg('myapp.types.slug', **at(20)),
@@ -194,16 +196,16 @@ def test_everything():
     assert users.methods['PUT'] == Method('PUT', 'myapp.users.put', **at(32))
     assert users.methods['PATCH'] == Method('PATCH', 'myapp.users.patch', **at(33))
     assert users.methods['DELETE'] == Method('DELETE', 'myapp.users.delete', **at(34))
-    assert health == Route('/health$', re.compile('/health$'), silent=True, **at(35),
+    assert health == Route('/health$', re.compile(r'/health\Z'), silent=True, **at(35),
                            methods={'GET': Method('GET', 'myapp.health.get', **at(37))})
     assert (quiet.pattern, quiet.silent) == ('/quiet#not-a-comment$', False)
 
     admin = service.servers['admin']
     assert (admin.port, admin.auth, admin.openapi) == (0, None, None)
     assert admin.routes == [
-        Route('/a=b$', re.compile('/a=b$'), **at(43),
+        Route('/a=b$', re.compile(r'/a=b\Z'), **at(43),
               methods={'POST': Method('POST', 'myapp.admin.post', **at(44))}),
-        Route('/imported$', re.compile('/imported$'), **at(3, imported),
+        Route('/imported$', re.compile(r'/imported\Z'), **at(3, imported),
               methods={'GET': Method('GET', 'myapp.admin.imported', **at(4, imported))}),
     ]
 

@@ -169,6 +169,7 @@ def test_sigterm_grace_period_is_bounded(launch, service_file, tmp_path):
 def test_sigint_stops_too(launch, service_file, tmp_path):
     proc = launch(str(service_file)).wait_listening()
     proc.proc.send_signal(signal.SIGINT)
+    proc.proc.wait(10)      # no SIGTERM after it: that would be a second signal
     code, _, log = proc.terminate()
     assert code == 0, log
     assert (tmp_path / 'teardown.done').exists()
