@@ -6,9 +6,10 @@ single-threaded `selectors` loop that also drives an async HTTP client.
 from rhc import timer
 from rhc.client import Connection, connect
 from rhc.errors import CallError, HTTPError
+from rhc.response import Response
 from rhc.running import run, stop, wait
 from rhc.task import Task, call, partial, wrap
 
 __version__ = '2.0.0'
-__all__ = ['Connection', 'connect', 'CallError', 'HTTPError', 'run', 'stop', 'wait',
+__all__ = ['Connection', 'connect', 'CallError', 'HTTPError', 'Response', 'run', 'stop', 'wait',
            'Task', 'call', 'partial', 'wrap', 'timer']

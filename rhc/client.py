@@ -21,6 +21,7 @@ import urllib.parse
 from rhc import http
 from rhc.errors import CallError
 from rhc.loop import get_loop
+from rhc.response import Response, decode_body, result_of
 
 log = logging.getLogger('rhc.client')
 
@@ -29,6 +30,10 @@ MAX_IDLE_PER_CONNECTION = 32
 JSON = 'application/json; charset=utf-8'
 FORM = 'application/x-www-form-urlencoded'
 CONNECT_IN_PROGRESS = {errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY}
+# Sent again on a fresh socket when a pooled one turns out dead: sending these
+# twice does no harm. Anything else is sent at most once.
+IDEMPOTENT = frozenset(('GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS'))
+CALL_OPTIONS = ('is_json', 'is_form', 'timeout', 'wrapper', 'setup', 'handler', 'full')
 
 
 def _is_ip(host):
@@ -104,10 +109,11 @@ class Connection:
     # -- the public calls --------------------------------------------------
 
     def request(self, method, path='', body=None, headers=None, **kwargs):
-        """A partial: `partial(callback)` starts the call."""
-        options = {key: kwargs.pop(key) for key in
-                   ('is_json', 'is_form', 'timeout', 'wrapper', 'setup', 'handler')
-                   if key in kwargs}
+        """A partial: `partial(callback)` starts the call and returns its handle.
+
+        `full=True` makes the result an `rhc.Response`, whatever the status.
+        """
+        options = {key: kwargs.pop(key) for key in CALL_OPTIONS if key in kwargs}
         if body is None and kwargs:
             body = kwargs
         return functools.partial(self._start, method.upper(), path, body, headers, options)
@@ -155,11 +161,12 @@ class Connection:
             target, all_headers, data = setup(target, all_headers, data)
         exchange = Exchange(self, callback, method, target, all_headers, data, is_json,
                             option('timeout', self.timeout), option('wrapper', self.wrapper),
-                            option('handler', self.handler))
+                            option('handler', self.handler), option('full', False))
         if self.addresses is None:
             self._resolve_then(exchange.start)
         else:
             exchange.start()
+        return exchange
 
     def _resolve_then(self, start):
         """Resolve the host once, off the loop's thread, then start."""
@@ -261,7 +268,7 @@ class Exchange:
     """One call: connect (or reuse), send, receive, report once."""
 
     def __init__(self, connection, callback, method, target, headers, body, is_json,
-                 timeout, wrapper, handler):
+                 timeout, wrapper, handler, full=False):
         self.connection = connection
         self.loop = connection._loop()
         self.callback = callback
@@ -273,10 +280,12 @@ class Exchange:
         self.timeout = timeout
         self.wrapper = wrapper
         self.handler = handler
+        self.full = full
         self.done = False
         self.client = None
         self.reused = False
         self.received = 0
+        self.written = 0        # bytes of this request the current socket took
         self.out = b''
         self.timer = None
         self.last_active = 0.0
@@ -285,6 +294,8 @@ class Exchange:
     # -- lifecycle ---------------------------------------------------------
 
     def start(self, error=None):
+        if self.done:       # cancelled while the host was being resolved
+            return
         if error is not None:
             return self.finish(1, error)
         self.last_active = time.monotonic()
@@ -386,6 +397,7 @@ class Exchange:
             sent = self.client.send_some(self.out)
         except OSError as e:
             return self._broken(f'send failed: {e}')
+        self.written += sent
         self.out = self.out[sent:]
         if self.out:
             self.loop.add_writer(sock, self._send)
@@ -421,10 +433,14 @@ class Exchange:
         self._complete(response)
 
     def _broken(self, reason):
-        """The socket failed; a reused one that never answered is retried once."""
-        if self.reused and self.received == 0 and not self.done:
+        """The socket failed. A reused one that never answered is retried once on
+        a fresh socket, if sending the request again is safe: the method is
+        idempotent, or not one byte of it was written."""
+        if self.reused and self.received == 0 and not self.done and (
+                self.method in IDEMPOTENT or self.written == 0):
             self.client.close()
             self.reused = False
+            self.written = 0
             self.out = self._request_bytes()
             if self.connection.addresses:
                 return self._open()
@@ -447,27 +463,30 @@ class Exchange:
         self.finish(0, result)
 
     def evaluate(self, response):
-        """The result of a response: a custom `handler`, or 2xx decoded as asked."""
+        """The result of a response: a custom `handler`, the whole answer when
+        `full`, else a 2xx body decoded as asked (anything else is a CallError)."""
         if self.handler is not None:
             return self.handler(response)
-        text = response.body.decode('utf-8', 'replace')
+        headers = response.headers
+        body = decode_body(response.body, headers.get('content-encoding'),
+                           self.connection.max_body)
+        if self.full:
+            return Response(response.status, response.reason, headers, body)
+        content_type = headers.get('content-type')
         if not 200 <= response.status < 300:
-            detail = f': {text[:500]}' if text else ''
-            raise CallError(f'{response.status} {response.reason}{detail}',
-                            status=response.status, body=response.body)
-        result = text
-        if self.is_json:
-            content_type = response.headers.get('content-type')
-            if not response.body:
-                result = None
-            elif content_type is not None and 'json' not in content_type.lower():
-                pass    # the server said it is not JSON (text/plain...): keep the text
-            else:
-                try:
-                    result = json.loads(text)
-                except ValueError as e:
-                    raise CallError(f'malformed JSON in response: {e}', status=response.status,
-                                    body=response.body) from None
+            try:
+                detail = result_of(body, content_type, self.is_json)
+            except CallError:
+                detail = body.decode('utf-8', 'replace')
+            text = body.decode('utf-8', 'replace')
+            raise CallError(f'{response.status} {response.reason}' + (f': {text[:500]}' if text else ''),
+                            status=response.status, body=detail)
+        try:
+            result = result_of(body, content_type, self.is_json)
+        except CallError as e:
+            e.status = response.status
+            e.body = body
+            raise
         if self.wrapper is not None and result is not None:
             result = self.wrapper(result)
         return result
@@ -490,15 +509,26 @@ class Exchange:
             self.client = None
         self.finish(1, CallError(reason))
 
+    def cancel(self):
+        """Give up on the call: its socket closes and its callback never runs."""
+        if self.done:
+            return
+        self.callback = None
+        self.finish(1, None)
+
     def finish(self, rc, result):
         if self.done:
             return
         self.done = True
         if self.timer is not None:
             self.timer.cancel()
+            self.timer = None
         if rc and self.client is not None:
             self.client.close()
-        self.callback(rc, result)
+            self.client = None
+        callback, self.callback = self.callback, None
+        if callback is not None:
+            callback(rc, result)
 
 
 def connect(callback, url, method='GET', body=None, headers=None, is_json=True,
@@ -512,4 +542,4 @@ def connect(callback, url, method='GET', body=None, headers=None, is_json=True,
     def done(rc, result):
         connection.close()
         callback(rc, result)
-    connection.request(method, target, body, headers, **kwargs)(done)
+    return connection.request(method, target, body, headers, **kwargs)(done)

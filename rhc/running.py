@@ -7,17 +7,26 @@ def wait(partial, timeout=None):
     """Run the loop until `partial` completes; return its result or raise its error.
 
     Every server loaded in the process is served meanwhile. After `timeout`
-    seconds, raise `CallError('timeout')`.
+    seconds, the call is cancelled (an outbound call's socket is closed and
+    its callback never runs) and `CallError('timeout')` is raised.
     """
     outcome = []
     loop = get_loop()
+
+    def done(rc, result):
+        if not outcome:
+            outcome.append((rc, result))
     try:
-        partial(lambda rc, result: outcome or outcome.append((rc, result)))
+        handle = partial(done)
     except Exception as e:
         raise e if isinstance(e, CallError) else CallError(f'{type(e).__name__}: {e}') from e
     if not outcome:
         loop.run_until(lambda: outcome, timeout)
     if not outcome:
+        outcome.append(None)    # whatever the call reports later is dropped
+        cancel = getattr(handle, 'cancel', None)
+        if cancel is not None:
+            cancel()
         raise CallError('timeout')
     rc, result = outcome[0]
     if rc == 0:

@@ -34,13 +34,19 @@ def _as_args(args):
 
 
 def invoke(fn, callback, args=None, kwargs=None):
-    """Start `fn` with `callback` (or a Task around it); a raise becomes `(1, error)`."""
-    first = Task(callback) if takes_task(fn) else callback
+    """Start `fn` with `callback` (or a Task around it); a raise becomes `(1, error)`.
+
+    Returns a handle whose `cancel()` abandons the call: the Task, or what
+    `fn` returned (a client call returns its exchange).
+    """
+    task = Task(callback) if takes_task(fn) else None
     try:
-        fn(first, *_as_args(args), **(kwargs or {}))
+        handle = fn(task or callback, *_as_args(args), **(kwargs or {}))
     except Exception as e:
         log.debug('async callable %r raised', fn, exc_info=True)
         callback(1, e)
+        return None
+    return task or handle
 
 
 class Task:
@@ -50,12 +56,26 @@ class Task:
         self._callback = callback
         self.cid = cid
         self.is_done = False
+        self._pending = None    # the handle of the call `task.call` has running
 
     def callback(self, rc, result):
         if self.is_done:
             return
         self.is_done = True
-        self._callback(rc, result)
+        self._pending = None
+        callback, self._callback = self._callback, None
+        callback(rc, result)
+
+    def cancel(self):
+        """Abandon the task: the call it is waiting on is cancelled, and it never reports."""
+        if self.is_done:
+            return
+        self.is_done = True
+        pending, self._pending = self._pending, None
+        self._callback = None
+        cancel = getattr(pending, 'cancel', None)
+        if cancel is not None:
+            cancel()
 
     def respond(self, result, rc=0):
         self.callback(rc, result)
@@ -82,7 +102,10 @@ class Task:
             except Exception as e:
                 log.exception('task %s: a call hook failed', self.cid)
                 self.error(e)
-        invoke(fn, done, args, kwargs)
+        handle = invoke(fn, done, args, kwargs)
+        if not self.is_done:
+            self._pending = handle
+        return handle
 
 
 def partial(fn):
@@ -101,9 +124,10 @@ def wrap(fn, *args, **kwargs):
 def call(callback, partial_fn):
     """Start a partial with `callback`; a raise becomes `callback(1, error)`."""
     try:
-        partial_fn(callback)
+        return partial_fn(callback)
     except Exception as e:
         callback(1, e)
+        return None
 
 
 def call_for_request(request, fn, args, kwargs, on_success, on_success_code, on_error,
