@@ -46,6 +46,24 @@ def validator(name):
     return import_by_path(name)
 
 
+def strip_comment(line):
+    """A config line without its `#` comment; `\\#` is a literal `#`."""
+    if '#' not in line:
+        return line
+    kept, i = [], 0
+    while i < len(line):
+        char = line[i]
+        if char == '\\' and line[i + 1:i + 2] == '#':
+            kept.append('#')
+            i += 2
+            continue
+        if char == '#':
+            break
+        kept.append(char)
+        i += 1
+    return ''.join(kept)
+
+
 def env_name(key):
     """`server.api.max_body` -> `SERVER_API_MAX_BODY`."""
     return re.sub(r'[.\-]', '_', key).upper()
@@ -105,7 +123,7 @@ class Settings:
         except OSError as e:
             raise MicroError(path, 0, f'cannot read config file: {e.strerror}') from None
         for number, line in enumerate(lines, 1):
-            text = line.split('#', 1)[0].strip()
+            text = strip_comment(line).strip()
             if not text:
                 continue
             if '=' not in text:

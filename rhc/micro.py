@@ -62,3 +62,12 @@ def load_server(source, config=None):
 def load_connection(source, config=None):
     """Set up the connections of `source` as `micro.connection.NAME`."""
     return _load(source, config, with_servers=False)
+
+
+if __name__ == '__main__':
+    # `python -m rhc.micro service.micro`, the original rhc's command, serves
+    # as `python -m rhc.launch` does. The launcher imports this module under
+    # its real name, so handlers see the same `rhc.micro` it fills.
+    import sys
+    from rhc.launch import main
+    sys.exit(main())

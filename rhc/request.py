@@ -5,9 +5,11 @@ import os
 import urllib.parse
 
 from rhc.errors import HTTPError
+from rhc.logtext import loggable
 
 log = logging.getLogger('rhc.request')
 
+_UNSET = object()    # `respond(result)`: no content given, so `result` is a return value
 JSON = 'application/json; charset=utf-8'
 TEXT = 'text/plain; charset=utf-8'
 OCTETS = 'application/octet-stream'
@@ -136,12 +138,20 @@ class Request:
     http_headers = property(lambda self: self.headers)
     http_content = property(lambda self: self.text)
 
-    def respond(self, code=200, content='', headers=None, message=None, content_type=None):
-        """Answer this request; only the first call counts."""
+    def respond(self, code=200, content=_UNSET, headers=None, message=None, content_type=None):
+        """Answer this request; only the first call counts.
+
+        With one positional argument, as the original rhc allowed, that
+        argument is read exactly like a handler's return value:
+        `respond({'a': 1})`, `respond(404)`, `respond((201, body))`.
+        """
         if self.is_responded:
             return
         self.is_responded = True
         try:
+            if content is _UNSET:
+                code, content, given = to_response(code)
+                headers = headers if given is None else given
             if not isinstance(code, int) or isinstance(code, bool) or not 200 <= code <= 999:
                 raise ValueError(f'invalid status {code!r}')
             body, content_type = render(content, content_type)
@@ -149,7 +159,7 @@ class Request:
             # What the handler gave cannot be sent: answer 500 rather than never.
             eid = error_id()
             log.exception('cannot send the response: id=%s request_id=%s %s %s',
-                          eid, self.request_id, self.method, self.path)
+                          eid, self.request_id, self.method, loggable(self.path))
             code, headers, message = 500, None, None
             body, content_type = render({'error': 'internal server error', 'id': eid})
         self.status = code

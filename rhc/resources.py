@@ -69,7 +69,7 @@ class Resource:
             if opt.config and opt.config not in settings:
                 raise MicroError(opt.source, opt.line, f"unknown setting '{opt.config}'")
             self.optional.append((opt.name, opt.default, opt.config, check))
-        self.headers = [HeaderValue(h, settings, owner.name) for h in model.headers]
+        self.headers = [HeaderValue(h, settings, owner._name) for h in model.headers]
         self.trace = model.trace
         self.options = {}
         for key in ('is_json', 'is_form', 'timeout'):
@@ -83,7 +83,7 @@ class Resource:
         self.settings = settings
 
     def __repr__(self):
-        return f'<Resource {self.owner.name}.{self.name} {self.method} {self.path}>'
+        return f'<Resource {self.owner._name}.{self.name} {self.method} {self.path}>'
 
     def __call__(self, *args, **kwargs):
         """A partial for these arguments; given a callback first, start the call now.
@@ -98,7 +98,7 @@ class Resource:
         return self.partial(*args, **kwargs)
 
     def partial(self, *args, **kwargs):
-        where = f'{self.owner.name}.{self.name}'
+        where = f'{self.owner._name}.{self.name}'
         expected = len(self.placeholders) + len(self.required)
         if len(args) != expected:
             names = ', '.join(self.placeholders + self.required) or 'none'
@@ -128,86 +128,96 @@ class Resource:
                     raise ValueError(f'{where}: bad value for {name}: {e}') from None
             if value is not None:
                 body[name] = value
-        return functools.partial(self.owner.call, self, path, body or None)
+        return functools.partial(self.owner._call, self, path, body or None)
 
 
 class MicroConnection:
-    """A CONNECTION from a micro file: its resources as attributes, and `.mock`."""
+    """A CONNECTION from a micro file: its resources as attributes, and `.mock`.
+
+    Every RESOURCE is reachable by its own name, whatever it is: the
+    connection's own state lives in `_` names, so a resource called `url`,
+    `call` or `headers` is still that resource. `mock` is the one public
+    attribute, so a RESOURCE may not be named `mock` (or start with `_`).
+    """
 
     def __init__(self, model, settings, loop=None):
-        self.name = model.name
-        self.settings = settings
-        self.loop = loop
-        prefix = f'connection.{model.name}.'
-        self.prefix = prefix
-        self.code = _optional(model.code, model)
-        self.hooks = {key: _optional(getattr(model, key), model)
-                      for key in ('handler', 'wrapper', 'setup')}
-        self.is_json = model.is_json
-        self.is_form = model.is_form
-        self.headers = [HeaderValue(h, settings, model.name) for h in model.headers]
-        self.resources = {name: Resource(res, self, settings)
-                          for name, res in model.resources.items()}
+        self._name = model.name
+        self._settings = settings
+        self._loop = loop
+        self._prefix = f'connection.{model.name}.'
+        self._code = _optional(model.code, model)
+        self._hooks = {key: _optional(getattr(model, key), model)
+                       for key in ('handler', 'wrapper', 'setup')}
+        self._is_json = model.is_json
+        self._is_form = model.is_form
+        self._headers = [HeaderValue(h, settings, model.name) for h in model.headers]
+        self._client = None
+        self._client_url = None
         self.mock = None
-        self._connection = None
-        self._connection_url = None
+        self._resources = {}
+        for name, res in model.resources.items():
+            if name == 'mock' or name.startswith('_'):
+                raise MicroError(res.source, res.line,
+                                 f"RESOURCE name '{name}' is reserved: "
+                                 f"connection.{model.name}.{name} has another meaning")
+            self._resources[name] = self.__dict__[name] = Resource(res, self, settings)
 
     def __getattr__(self, name):
-        resources = self.__dict__.get('resources', {})
-        if name in resources:
-            return resources[name]
-        raise AttributeError(f"connection '{self.__dict__.get('name')}' has no resource '{name}'")
+        raise AttributeError(f"connection '{self.__dict__.get('_name')}' has no resource '{name}'")
 
-    def __dir__(self):
-        return list(super().__dir__()) + list(self.resources)
+    def __repr__(self):
+        return f'<MicroConnection {self._name}>'
 
-    @property
-    def url(self):
-        return self.code() if self.code is not None else self.settings[self.prefix + 'url']
+    def _url(self):
+        return self._code() if self._code is not None else self._settings[self._prefix + 'url']
 
-    def connection(self):
+    def _connection(self):
         """The client Connection for the current url (remade when the url changes)."""
-        url = self.url
-        if self._connection is None or self._connection_url != url:
+        url = self._url()
+        if self._client is None or self._client_url != url:
             if not url:
-                raise CallError(f'connection {self.name} has no url')
-            self._connection = Connection(
-                url, is_json=self.is_json, is_form=self.is_form,
-                timeout=self.settings[self.prefix + 'timeout'],
-                loop=self.loop, **{k: v for k, v in self.hooks.items() if v is not None})
-            self._connection_url = url
-        return self._connection
+                raise CallError(f'connection {self._name} has no url')
+            self._client = Connection(
+                url, is_json=self._is_json, is_form=self._is_form,
+                timeout=self._settings[self._prefix + 'timeout'],
+                loop=self._loop, **{k: v for k, v in self._hooks.items() if v is not None})
+            self._client_url = url
+        return self._client
 
-    def call(self, resource, path, body, callback):
-        """Start `resource` with its path and body; `callback(rc, result)` when done."""
+    def _call(self, resource, path, body, callback):
+        """Start `resource` with its path and body; `callback(rc, result)` when done.
+
+        Returns the call's handle (its `cancel()` abandons it).
+        """
         headers = {}
-        for header in self.headers + resource.headers:
+        for header in self._headers + resource.headers:
             value = header.value()
             if value is not None:
                 headers[header.key] = value
         if self.mock is not None:
             return self._call_mock(resource, path, headers, body, callback)
-        if not self.settings[self.prefix + 'is_active']:
-            return callback(1, CallError(f'connection {self.name} is not active'))
+        if not self._settings[self._prefix + 'is_active']:
+            return callback(1, CallError(f'connection {self._name} is not active'))
         try:
-            connection = self.connection()
+            connection = self._connection()
         except (CallError, ValueError) as e:
             return callback(1, e if isinstance(e, CallError) else CallError(str(e)))
-        verbose = self.settings[self.prefix + 'is_verbose']
+        verbose = self._settings[self._prefix + 'is_verbose']
         started = time.monotonic()
+        name = self._name
         if resource.trace:
-            log.debug('%s.%s send %s %s headers=%s body=%s', self.name, resource.name,
+            log.debug('%s.%s send %s %s headers=%s body=%s', name, resource.name,
                       resource.method, path, headers, json.dumps(body))
 
         def done(rc, result):
             if verbose:
-                log.info('%s.%s %s %s%s %s %.2fms', self.name, resource.name, resource.method,
+                log.info('%s.%s %s %s%s %s %.2fms', name, resource.name, resource.method,
                          connection.url, path, 'ok' if rc == 0 else f'failed: {result}',
                          (time.monotonic() - started) * 1000)
             if resource.trace:
-                log.debug('%s.%s received rc=%s %r', self.name, resource.name, rc, result)
+                log.debug('%s.%s received rc=%s %r', name, resource.name, rc, result)
             callback(rc, result)
-        connection.request(resource.method, path, body, headers, **resource.options)(done)
+        return connection.request(resource.method, path, body, headers, **resource.options)(done)
 
     def _call_mock(self, resource, path, headers, body, callback):
         try:

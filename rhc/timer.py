@@ -68,6 +68,11 @@ class BackoffTimer(Timer):
         self.duration = self.initial
         return self
 
+    def re_start(self):
+        """Start over from the initial delay, as the original rhc did."""
+        self.reset()
+        return super().re_start()
+
 
 def add(action, duration):
     """A new Timer running `action()` after `duration` milliseconds (not started)."""
