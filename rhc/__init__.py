@@ -13,3 +13,11 @@ from rhc.task import Task, call, partial, wrap
 __version__ = '2.0.0'
 __all__ = ['Connection', 'connect', 'CallError', 'HTTPError', 'Response', 'run', 'stop', 'wait',
            'Task', 'call', 'partial', 'wrap', 'timer']
+
+
+def __getattr__(name):
+    # rhc.metrics loads on first use, so `import rhc` stays as cheap as it was.
+    if name == 'metrics':
+        import importlib
+        return importlib.import_module('rhc.metrics')
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
