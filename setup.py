@@ -10,7 +10,8 @@ setup(
     python_requires='>=3.10',
     install_requires=[],
     extras_require={
-        'test': ['pytest', 'pytest-timeout', 'hypothesis', 'h11', 'docutils', 'prometheus-client'],
+        'test': ['pytest', 'pytest-timeout', 'hypothesis', 'h11', 'docutils', 'prometheus-client',
+                 'opentelemetry-api', 'sseclient-py'],
         'bench': ['aiohttp', 'uvicorn', 'httptools', 'uvloop', 'starlette', 'tornado',
                   'flask', 'gunicorn', 'httpx', 'requests'],
     },
