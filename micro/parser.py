@@ -19,15 +19,18 @@ from .lexer import lex
 MAX_IMPORT_DEPTH = 32  # IMPORTs nested deeper than this are surely a mistake
 
 
-def parse(source):
+def parse(source, files=None):
     """The model.Service that `source` describes.
 
     `source` is a list of lines, text containing a newline, a file path, or a
     dotted path `pkg.name` to `name.micro` in importable package `pkg`. Any
     problem raises MicroError naming the source and line.
+
+    `files`, if given, is a list that gets the real path of every file read,
+    the top one first, even when parsing then fails: what a reloader watches.
     """
     top = sources.top(source)
-    parser = Parser(top.name)
+    parser = Parser(top.name, files)
     parser.feed(top)
     parser.finish()
     return parser.service
@@ -36,14 +39,17 @@ def parse(source):
 class Parser:
     """Directives fed in order build one Service."""
 
-    def __init__(self, name):
+    def __init__(self, name, files=None):
         self.service = model.Service(source=name)
+        self.files = [] if files is None else files  # real paths of the files fed
         self.last = dict.fromkeys(grammar.KINDS)  # kind -> open object or None
         self.stack = []       # Sources being read, outermost first
         self.enum_uses = []   # (enum name, Where), checked once every ENUM is known
         self.authed = set()   # ids of servers and methods that have had an AUTH
 
     def feed(self, source):
+        if source.key is not None:
+            self.files.append(source.key)
         self.stack.append(source)
         for number, text in enumerate(source.lines, 1):
             where = Where(source.name, number)

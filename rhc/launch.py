@@ -11,10 +11,12 @@ from micro import MicroError
 from rhc.config import load_settings
 from rhc.loop import get_loop
 from rhc.micro import publish
+from rhc.reload import watch
 from rhc.service import Service
 
 EXIT_OK = 0
 EXIT_BAD_MICRO = 1
+EXIT_BAD_ARGS = 1
 EXIT_INTERRUPTED = 1    # a second SIGTERM or Ctrl-C cut the drain short
 
 log = logging.getLogger('rhc.launch')
@@ -42,6 +44,9 @@ def parse_args(argv):
                         help='processes sharing each port (default 1)')
     parser.add_argument('--grace', type=float, default=10.0, metavar='SECONDS',
                         help='on SIGTERM, how long requests in flight may take to finish (default 10)')
+    parser.add_argument('--reload', action='store_true',
+                        help='development: serve, and restart when the micro file, a file it '
+                             'imports, the config file or a Python file beside it changes')
     return parser.parse_args(argv)
 
 
@@ -101,7 +106,8 @@ def serve(service, grace):
 
 
 def main(argv=None):
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format='%(asctime)s %(levelname)s %(name)s %(message)s')
     if os.path.isfile(args.source):
@@ -109,6 +115,11 @@ def main(argv=None):
         sys.path.insert(0, os.path.dirname(os.path.abspath(args.source)))
     elif os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
+    if args.reload and not (args.check or args.config_only or args.openapi):
+        if args.workers != 1:
+            print('--reload runs one process: it cannot be used with --workers', file=sys.stderr)
+            return EXIT_BAD_ARGS
+        return watch(get_loop(), argv, args)
     try:
         model = language.parse(args.source)
         if args.config_only:
