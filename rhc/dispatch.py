@@ -3,13 +3,8 @@
 Every outcome ends in `request.respond`, now or (for a delayed handler)
 later; nothing a handler raises escapes this module.
 """
-import logging
-
 from rhc.errors import HTTPError
-from rhc.logtext import loggable
-from rhc.request import error_id, to_response
-
-log = logging.getLogger('rhc.dispatch')
+from rhc.request import to_response
 
 FORM = 'application/x-www-form-urlencoded'
 
@@ -25,7 +20,7 @@ def authorized(request, endpoint):
     except HTTPError as e:
         request.respond(e.status, e.document())
     except Exception:
-        fail(request, 'AUTH %s failed' % endpoint.path)
+        request.fail('AUTH %s failed' % endpoint.path)
     return False
 
 
@@ -45,17 +40,9 @@ def run_endpoint(request, endpoint, route, groups, check_auth=True):
         request.respond(e.status, e.document())
         return
     except Exception:
-        fail(request, 'handler %s failed' % endpoint.path)
+        request.fail('handler %s failed' % endpoint.path)
         return
     request.respond(status, content, headers)
-
-
-def fail(request, what):
-    """Answer 500 with a fresh id, and log that id beside the traceback."""
-    eid = error_id()
-    log.exception('%s: id=%s request_id=%s %s %s', what, eid, request.request_id,
-                  request.method, loggable(request.path))
-    request.respond(500, {'error': 'internal server error', 'id': eid})
 
 
 def _sources(request):

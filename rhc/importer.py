@@ -1,6 +1,8 @@
 """Turn the dotted paths a micro file names into Python objects."""
 import importlib
 
+from micro import MicroError
+
 
 class ImportFromStringError(Exception):
     """A dotted path that does not resolve; the message names what is missing."""
@@ -45,3 +47,11 @@ def import_by_path(path):
                 f"cannot import '{path}': '{done}' has no attribute '{attr}'") from None
         done = f'{done}.{attr}'
     return obj
+
+
+def resolve(path, node):
+    """Import `path`, reporting a failure as a MicroError at the micro line of `node`."""
+    try:
+        return import_by_path(path)
+    except ImportFromStringError as e:
+        raise MicroError(node.source, node.line, str(e)) from None

@@ -10,7 +10,7 @@ from micro import MicroError
 
 from rhc.config import load_settings
 from rhc.loop import get_loop
-from rhc.micro import publish
+from rhc import registry
 from rhc.reload import watch
 from rhc.service import Service
 
@@ -131,7 +131,7 @@ def main(argv=None):
             raise MicroError(args.source, 0, '--workers is not available yet')
         service = Service(model, get_loop(), config_file=args.config,
                           log_requests=not args.no_access_log)
-        publish(service)
+        registry.current().publish(service)
         if args.check:
             print(check_report(service))
             return EXIT_OK

@@ -288,6 +288,14 @@ def get_loop():
     return _default
 
 
+def reset_default():
+    """Close and forget the process's loop; the next `get_loop()` makes a new one."""
+    global _default
+    if _default is not None:
+        _default.close()
+        _default = None
+
+
 def _reset_after_fork():
     global _default
     _default = None

@@ -1,50 +1,58 @@
 """The notebook and script layer: load micro sources onto the process's loop.
 
 `load_server` and `load_connection` set a micro source up on the default
-loop; `connection.NAME` and `config.NAME` reach what was loaded. Loading a
-server again replaces the earlier one of that name or port, so re-running a
-notebook cell never fails with "address in use".
+loop; `connection.NAME` and `config.NAME` reach what was loaded (they read
+the current registry, `rhc.registry`). Loading a server again replaces the
+earlier one of that name or port, so re-running a notebook cell never fails
+with "address in use". `reset()` stops everything loaded and forgets the loop.
 """
-import types
-
 import micro as language
 from micro import MicroError  # noqa: F401  (re-exported for users)
 
-from rhc.loop import get_loop
+from rhc import loop, registry
 from rhc.service import Service
 
 
-class _Connections(types.SimpleNamespace):
-    """`micro.connection.NAME`: the connections loaded so far."""
+class _Published:
+    """A live view of one part of the current registry, by attribute."""
+
+    def __init__(self, part, what):
+        self._part = part
+        self._what = what
+
+    def _values(self):
+        found = getattr(registry.current(), self._part)
+        return found if isinstance(found, dict) else vars(found)
+
+    def __getattr__(self, name):
+        if name.startswith('__'):
+            raise AttributeError(name)
+        try:
+            return self._values()[name]
+        except KeyError:
+            raise AttributeError(f'no {self._what} {name!r} is loaded') from None
+
+    def __dir__(self):
+        return sorted(self._values())
+
+    def __repr__(self):
+        return f'<rhc.micro.{self._part}: {", ".join(sorted(self._values())) or "nothing loaded"}>'
 
 
-connection = _Connections()
-config = types.SimpleNamespace()
-_servers = {}      # name -> Listener, across every load_server
+connection = _Published('connections', 'connection')
+config = _Published('config', 'CONFIG setting')
 
 
 def _load(source, config_file, with_servers):
     model = language.parse(source)
-    service = Service(model, get_loop(), config_file=config_file)
+    service = Service(model, loop.get_loop(), config_file=config_file)
+    current = registry.current()
     if with_servers:
-        ports = {service.settings[f'server.{name}.port'] for name in model.servers} - {0}
-        for name, listener in list(_servers.items()):
-            if name in model.servers or listener.port in ports:
-                listener.close()
-                del _servers[name]
+        current.replace_servers(service)
         service.listen()
-        _servers.update(service.servers)
-    publish(service)
+        current.add_servers(service)
+    current.publish(service)
     return service
-
-
-def publish(service):
-    """Make the service's connections and CONFIG values reachable as
-    `rhc.micro.connection.NAME` and `rhc.micro.config.NAME` (handlers use these)."""
-    for name, conn in service.connections.items():
-        setattr(connection, name, conn)
-    for name, value in vars(service.config).items():
-        setattr(config, name, value)
 
 
 def load_server(source, config=None):
@@ -64,10 +72,15 @@ def load_connection(source, config=None):
     return _load(source, config, with_servers=False)
 
 
+def reset():
+    """Stop every server loaded so far, forget every connection, and the loop."""
+    registry.current().close()
+    loop.reset_default()
+
+
 if __name__ == '__main__':
     # `python -m rhc.micro service.micro`, the original rhc's command, serves
-    # as `python -m rhc.launch` does. The launcher imports this module under
-    # its real name, so handlers see the same `rhc.micro` it fills.
-    import sys
-    from rhc.launch import main
-    sys.exit(main())
+    # as `python -m rhc.launch` does (run as the main module, so handlers see
+    # the `rhc.micro` it fills under its real name).
+    import runpy
+    runpy.run_module('rhc.launch', run_name='__main__', alter_sys=True)

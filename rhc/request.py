@@ -4,8 +4,9 @@ import logging
 import os
 import urllib.parse
 
-from rhc.errors import HTTPError
+from rhc.errors import CallError, HTTPError
 from rhc.logtext import loggable
+from rhc.task import invoke
 
 log = logging.getLogger('rhc.request')
 
@@ -171,11 +172,44 @@ class Request:
 
     def call(self, fn, args=None, kwargs=None, on_success=None, on_success_code=None,
              on_error=None, on_none=None, on_none_404=False):
-        """Run the async callable `fn(callback, *args, **kwargs)` and respond from its result."""
-        from rhc.task import call_for_request
+        """Run the async callable `fn(callback, *args, **kwargs)` and respond from its result.
+
+        By default 200 with the result, or 500 (logged) on error; the `on_*`
+        hooks take over: each is called as `hook(request, result)`.
+        """
         self.delay()
-        call_for_request(self, fn, args, kwargs, on_success, on_success_code,
-                         on_error, on_none, on_none_404)
+
+        def done(rc, result):
+            try:
+                if rc == 0:
+                    if result is None and on_none is not None:
+                        return on_none(self, result)
+                    if result is None and on_none_404:
+                        return self.respond(404, {'error': 'not found'})
+                    if on_success is not None:
+                        answer = on_success(self, result)
+                        if answer is not None and not self.is_responded:
+                            status, content, headers = to_response(answer)
+                            self.respond(status, content, headers)
+                        return
+                    return self.respond(on_success_code or 200, result)
+                if on_error is not None:
+                    return on_error(self, result)
+                if isinstance(result, HTTPError):
+                    return self.respond(result.status, result.document())
+                raise result if isinstance(result, Exception) else CallError(str(result))
+            except HTTPError as e:
+                self.respond(e.status, e.document())
+            except Exception:
+                self.fail('async call %s failed' % getattr(fn, '__name__', fn))
+        return invoke(fn, done, args, kwargs)
+
+    def fail(self, what):
+        """Answer 500 with a fresh id, and log that id beside the traceback."""
+        eid = error_id()
+        log.exception('%s: id=%s request_id=%s %s %s', what, eid, self.request_id,
+                      self.method, loggable(self.path))
+        self.respond(500, {'error': 'internal server error', 'id': eid})
 
     def __repr__(self):
         return f'<Request {self.method} {self.path} id={self.id} request_id={self.request_id}>'

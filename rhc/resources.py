@@ -18,8 +18,7 @@ from micro import MicroError
 from rhc.client import Connection
 from rhc.config import validator
 from rhc.errors import CallError
-from rhc.importer import ImportFromStringError
-from rhc.routing import resolve
+from rhc.importer import ImportFromStringError, resolve
 
 log = logging.getLogger('rhc.connection')
 _PLACEHOLDER = re.compile(r'{([^{}]*)}')

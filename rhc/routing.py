@@ -9,7 +9,7 @@ from micro import MicroError
 
 from rhc.config import to_bool
 from rhc.errors import HTTPError
-from rhc.importer import ImportFromStringError, import_by_path
+from rhc.importer import resolve
 
 METHOD_NOT_ALLOWED = object()
 
@@ -58,14 +58,6 @@ def _to_bool(value):
 
 
 TYPES = {'int': _to_int, 'float': _to_float, 'count': _to_count, 'bool': _to_bool}
-
-
-def resolve(path, node):
-    """Import `path`, reporting a failure at the micro line of `node`."""
-    try:
-        return import_by_path(path)
-    except ImportFromStringError as e:
-        raise MicroError(node.source, node.line, str(e)) from None
 
 
 def build_coercer(type_name, enum_name, enums, node):

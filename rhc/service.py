@@ -11,7 +11,8 @@ from micro import MicroError
 
 from rhc.config import load_settings
 from rhc.resources import MicroConnection
-from rhc.routing import Router, resolve
+from rhc.importer import resolve
+from rhc.routing import Router
 from rhc.server import Limits, Listener
 
 log = logging.getLogger('rhc.service')

@@ -10,19 +10,32 @@ import functools
 import inspect
 import logging
 
-from rhc.errors import CallError, HTTPError
-from rhc.request import to_response
-
 log = logging.getLogger('rhc.task')
+
+_TAKES_TASK = {}        # code object -> bool: a signature is read once per function
+_TAKES_TASK_SIZE = 4096
 
 
 def takes_task(fn):
-    """True when `fn`'s first parameter is named `task`."""
+    """True when `fn`'s first parameter is named `task`.
+
+    `inspect.signature` costs tens of microseconds, and `request.call` asks on
+    every call, so the answer is kept per code object (bound methods and
+    partials of one function share it).
+    """
+    code = getattr(getattr(fn, '__func__', fn), '__code__', None)
+    if code is not None:
+        known = _TAKES_TASK.get(code)
+        if known is not None:
+            return known
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
         return False
-    return next(iter(params), None) == 'task'
+    answer = next(iter(params), None) == 'task'
+    if code is not None and len(_TAKES_TASK) < _TAKES_TASK_SIZE:
+        _TAKES_TASK[code] = answer
+    return answer
 
 
 def _as_args(args):
@@ -128,34 +141,3 @@ def call(callback, partial_fn):
     except Exception as e:
         callback(1, e)
         return None
-
-
-def call_for_request(request, fn, args, kwargs, on_success, on_success_code, on_error,
-                     on_none, on_none_404):
-    """`request.call`: answer `request` from the outcome of an async callable."""
-    from rhc.dispatch import fail
-
-    def done(rc, result):
-        try:
-            if rc == 0:
-                if result is None and on_none is not None:
-                    return on_none(request, result)
-                if result is None and on_none_404:
-                    return request.respond(404, {'error': 'not found'})
-                if on_success is not None:
-                    answer = on_success(request, result)
-                    if answer is not None and not request.is_responded:
-                        status, content, headers = to_response(answer)
-                        request.respond(status, content, headers)
-                    return
-                return request.respond(on_success_code or 200, result)
-            if on_error is not None:
-                return on_error(request, result)
-            if isinstance(result, HTTPError):
-                return request.respond(result.status, result.document())
-            raise result if isinstance(result, Exception) else CallError(str(result))
-        except HTTPError as e:
-            request.respond(e.status, e.document())
-        except Exception:
-            fail(request, 'async call %s failed' % getattr(fn, '__name__', fn))
-    invoke(fn, done, args, kwargs)

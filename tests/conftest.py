@@ -159,15 +159,9 @@ def launch():
 @pytest.fixture(autouse=True)
 def _fresh_default_loop():
     """Each test gets a fresh process loop, and loses what it loaded onto it."""
-    import rhc.loop
     import rhc.micro
     yield
-    for listener in list(rhc.micro._servers.values()):
-        listener.close()
-    rhc.micro._servers.clear()
-    if rhc.loop._default is not None:
-        rhc.loop._default.close()
-        rhc.loop._default = None
+    rhc.micro.reset()
 
 
 @pytest.fixture(scope='session')
