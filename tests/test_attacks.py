@@ -20,7 +20,7 @@ from rhc.http import ResponseParser
 from rhc.loop import get_loop
 
 from conftest import Launched
-from test_client_support import RawServer, read_request, reset
+from client_support import RawServer, read_request, reset
 
 HANDLERS = ['ping', 'echo', 'body_size', 'attack_header_injection', 'attack_bare_lf_header',
             'attack_bare_cr_header', 'attack_nul_header', 'attack_header_name_injection',

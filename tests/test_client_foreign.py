@@ -14,7 +14,7 @@ import rhc
 import rhc.client
 from rhc.loop import get_loop
 
-from test_client_support import (RawServer, StdServer, keep_answering, loop_keys, ok,
+from client_support import (RawServer, StdServer, keep_answering, loop_keys, ok,
                                  new_fds, open_fds, refused_port, reset, wait_for)
 
 

@@ -8,7 +8,7 @@ import rhc
 import rhc.micro as micro
 
 import handlers
-from test_client_support import load, port_of, refused_port
+from client_support import load, port_of, refused_port
 
 TARGET = [
     'SERVER target 0',

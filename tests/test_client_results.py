@@ -16,7 +16,7 @@ import pytest
 import rhc
 from rhc.loop import get_loop
 
-from test_client_support import (RawServer, load, loop_keys, ok, port_of, read_request,
+from client_support import (RawServer, load, loop_keys, ok, port_of, read_request,
                                  wait_for)
 
 

@@ -5,7 +5,7 @@ import rhc
 import rhc.micro as micro
 from rhc.http import Response
 
-from test_client_support import load, port_of
+from client_support import load, port_of
 
 LINES = [
     'SERVER x 0',

@@ -9,7 +9,7 @@ import rhc.micro as micro
 from rhc.loop import get_loop
 
 from conftest import unverified_context
-from test_client_support import RawServer, load, loop_keys, port_of
+from client_support import RawServer, load, loop_keys, port_of
 
 LINES = ['SERVER x 0', 'ROUTE /test/ping$', 'GET handlers.ping',
          'ROUTE /inspect', 'POST handlers.inspect']

@@ -14,7 +14,7 @@ import micro
 import rhc
 import rhc.micro
 
-from test_client_support import load, port_of
+from client_support import load, port_of
 
 
 def get(port, path):
