@@ -9,6 +9,7 @@ import re
 
 from micro import MicroError
 
+from rhc import limits
 from rhc.importer import ImportFromStringError, import_by_path
 
 TRUE = {'true', 'yes', '1', 'on'}
@@ -157,17 +158,6 @@ class Settings:
                     raise MicroError(f'env {setting.env}', 0, str(e)) from None
 
 
-SERVER_LIMITS = (
-    # key suffix, validator, default
-    ('max_request_line', int, 8 * 1024),
-    ('max_header', int, 64 * 1024),
-    ('max_header_fields', int, 100),
-    ('max_body', int, 10 * 1024 * 1024),
-    ('header_timeout', float, 10.0),
-    ('idle_timeout', float, 60.0),
-)
-
-
 def define_service_settings(settings, service):
     """Define every setting the directives of `service` (a micro model) imply."""
     for name, server in service.servers.items():
@@ -179,7 +169,7 @@ def define_service_settings(settings, service):
             ('ssl.is_active', to_bool, False),
             ('ssl.certfile', to_optional_str, None),
             ('ssl.keyfile', to_optional_str, None),
-        ] + list(SERVER_LIMITS)
+        ] + limits.settings()
         for suffix, validate, default in entries:
             key = prefix + suffix
             settings.define(key, default, validate, env_name(key), f'default ({server.where})')

@@ -39,7 +39,7 @@ class Task(Future):
     next) `await` and cancels what it waits on; a coroutine that catches it
     and returns ends normally.
     """
-    __slots__ = ('_coro', '_context', '_waiting', '_must_cancel', '_name')
+    __slots__ = ('_coro', '_resume', '_context', '_waiting', '_must_cancel', '_name')
     _log_unobserved = False
 
     def __init__(self, coro, loop=None, eager=False, name=None):
@@ -47,6 +47,7 @@ class Task(Future):
             raise TypeError(f'a Task needs a coroutine, not {coro!r}')
         super().__init__(loop)
         self._coro = coro
+        self._resume = coro.send    # bound once: each step is one call
         self._waiting = None
         self._must_cancel = False
         self._name = name
@@ -88,7 +89,7 @@ class Task(Future):
                 error = Cancelled()
         try:
             if error is None:
-                yielded = self._coro.send(None)
+                yielded = self._resume(None)
             else:
                 yielded = self._coro.throw(error)
         except StopIteration as stop:

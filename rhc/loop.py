@@ -45,6 +45,9 @@ def _events(data):
 class Loop:
     """Readers, writers, `call_soon`, `call_later`, and the one place they run."""
 
+    # The clock every timer and timeout reads; a test loop may bring its own.
+    time = staticmethod(time.monotonic)
+
     def __init__(self):
         self._selector = selectors.DefaultSelector()
         self._interests = {}      # socket -> [reader, writer], the selector key's data
@@ -120,7 +123,7 @@ class Loop:
         return handle
 
     def call_later(self, delay, fn, *args):
-        handle = TimerHandle(self, fn, args, time.monotonic() + delay)
+        handle = TimerHandle(self, fn, args, self.time() + delay)
         heapq.heappush(self._timers, handle)
         return handle
 

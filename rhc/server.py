@@ -1,73 +1,41 @@
-"""HTTP listeners and the per-connection protocol.
+"""HTTP serving: a SERVER's listener, and the protocol of each connection it accepts.
 
-A `Listener` accepts sockets for one SERVER; each accepted socket gets an
-`HTTPConnection`, which only moves bytes between the socket and the sans-IO
-parser, hands complete requests to `dispatch`, and writes responses in
-order (one request at a time, so pipelined requests are answered in turn).
+`Server` owns one listening port, its router and limits, and the
+connections it accepted. Each connection is an `HTTPProtocol` on a
+transport: it only moves bytes between the transport and the sans-IO
+parser, hands complete requests to `dispatch`, and writes the answers in
+request order (one request at a time, so pipelined requests are answered in
+turn). Timeouts are one timer per connection, re-armed only when it fires.
 """
-import errno
 import itertools
 import logging
 import os
 import re
-import socket
-import time
 import urllib.parse
-from email.utils import formatdate
-from http import HTTPStatus
 
 from rhc import dispatch, http
+from rhc.http import writer
+from rhc.limits import Limits
 from rhc.logtext import loggable
+from rhc.request import Request, render
 from rhc.routing import METHOD_NOT_ALLOWED
-from rhc.request import JSON, OCTETS, TEXT, Request, render
+from rhc.transport import Listener, Transport
 
 log = logging.getLogger('rhc.server')
 access_log = logging.getLogger('rhc.access')
 
-BACKLOG = max(1024, socket.SOMAXCONN)
-RECV_SIZE = 256 * 1024
-ACCEPT_BATCH = 64
 # While a request is in flight, a client may pipeline this much before we
 # stop reading from it (its requests wait in the parser's buffer).
 MAX_PIPELINE_BUFFER = 256 * 1024
-# When this much of our answers waits unsent, the client is not reading them:
-# stop serving (and reading) its pipelined requests until they drain.
-MAX_OUT_BUFFER = 1024 * 1024
-ACCEPT_RETRY = 0.25    # seconds to pause accepting when out of descriptors
-# After our last answer on a connection we stop writing but keep reading (and
-# dropping) what the client still sends, for this long: closing with its
-# request bytes unread would send a reset that can destroy the answer (a 413
-# to a client still uploading) before the client reads it.
+# Answers are gathered while pipelined requests are served, and handed to
+# the transport in one write; past this much they go at once, so that the
+# transport's water marks see them.
+MAX_GATHERED = 64 * 1024
+# After our last answer, how long to drain a client still sending (see
+# Transport.close): long enough for an uploader to read its 413.
 LINGER = 2.0
-OUT_OF_DESCRIPTORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
-
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # A percent-decoded path may not hold these: `/admin%0A` is not `/admin`.
 _CONTROL = re.compile('[\x00-\x1f\x7f]')
-
-
-def status_line(status, reason=None):
-    if reason is None:
-        try:
-            reason = HTTPStatus(status).phrase
-        except ValueError:
-            reason = 'Unknown'
-    return f'HTTP/1.1 {status} {reason}\r\n'.encode('latin-1')
-
-
-class _Clock:
-    """The Date header, formatted once a second."""
-    second = 0
-    value = b''
-
-    @classmethod
-    def date(cls):
-        now = int(time.time())
-        if now != cls.second:
-            cls.second = now
-            cls.value = formatdate(now, usegmt=True).encode()
-        return cls.value
-
 
 _REQUEST_PREFIX = os.urandom(4).hex()
 _request_counter = itertools.count(1)
@@ -81,135 +49,107 @@ def request_id_for(headers):
     return f'{_REQUEST_PREFIX}{next(_request_counter):08x}'
 
 
-_HEADS = {}
-_MAX_HEADS = 512
+class HTTPProtocol:
+    """One accepted connection: read, parse, dispatch, write, in order."""
 
+    __slots__ = ('server', 'loop', 'transport', 'parser', 'id', 'peer', 'current', 'checked',
+                 'closing', 'processing', 'paused', 'out', 'bytes_in', 'consumed', 'started',
+                 'last_active', 'timer')
 
-def _head_prefix(status, content_type, reason, no_body):
-    """The status line and Content-Type of a response, up to `Content-Length: `.
-
-    Built once per (status, content type) pair; responses differ after it.
-    """
-    key = (status, content_type, reason)
-    head = _HEADS.get(key)
-    if head is None:
-        head = status_line(status, reason)
-        if not no_body:
-            if content_type:
-                head += b'Content-Type: ' + content_type.encode('latin-1') + b'\r\n'
-            head += b'Content-Length: '
-        if len(_HEADS) < _MAX_HEADS:
-            _HEADS[key] = head
-    return head
-
-
-class Limits:
-    """Per-server limits (SPEC §5), overridable in config."""
-
-    def __init__(self, max_request_line=http.MAX_REQUEST_LINE, max_header=http.MAX_HEADER,
-                 max_header_fields=http.MAX_HEADER_FIELDS, max_body=http.MAX_BODY,
-                 header_timeout=10.0, idle_timeout=60.0):
-        self.max_request_line = max_request_line
-        self.max_header = max_header
-        self.max_header_fields = max_header_fields
-        self.max_body = max_body
-        self.header_timeout = header_timeout
-        self.idle_timeout = idle_timeout
-
-
-class HTTPConnection:
-    """One accepted socket: read, parse, dispatch, write, in order."""
-
-    __slots__ = ('listener', 'loop', 'sock', 'peer', 'id', 'parser', 'current',
-                 'out', 'writing', 'closing', 'closed', 'paused', 'last_active',
-                 'request_started', 'bytes_in', 'handshaking', 'in_process',
-                 'linger_until', 'consumed', 'checked')
-
-    def __init__(self, listener, sock, peer, conn_id):
-        self.listener = listener
-        self.loop = listener.loop
-        self.sock = sock
-        self.peer = peer
-        self.id = conn_id
-        limits = listener.limits
+    def __init__(self, server, conn_id, peer):
+        self.server = server
+        self.loop = server.loop
+        self.transport = None
+        limits = server.limits
         self.parser = http.RequestParser(limits.max_request_line, limits.max_header,
                                          limits.max_header_fields, limits.max_body)
-        self.current = None
-        self.out = bytearray()
-        self.writing = False
-        self.closing = False
-        self.closed = False
-        self.paused = False
-        self.in_process = False
-        self.last_active = time.monotonic()
+        self.id = conn_id
+        self.peer = peer
+        self.current = None         # the request being handled
+        self.checked = None         # the request whose AUTH ran before its body came
+        self.closing = False        # the last answer is written or being written
+        self.processing = False     # inside process(): answers are gathered, not sent
+        self.paused = False         # the transport's buffer is full: the client is not reading
+        self.out = bytearray()      # answers gathered while processing
+        self.bytes_in = 0
+        self.consumed = 0           # bytes_in that belonged to requests already parsed
+        self.started = None         # when the request being received began
+        self.last_active = 0.0
+        self.timer = None
+
+    # -- what the transport calls ---------------------------------------------
+
+    def connection_made(self, transport):
+        self.transport = transport
         # A new connection owes us the head of its first request: the header
         # timeout applies from the start, so connecting and saying nothing is cut off.
-        self.request_started = self.last_active
-        self.bytes_in = 0
-        self.consumed = 0       # bytes_in that belonged to requests already parsed
-        self.handshaking = False
-        self.linger_until = None
-        self.checked = None     # the request whose AUTH ran before its body came
-        self.loop.add_reader(sock, self.on_readable)
+        self.last_active = self.started = self.loop.time()
+        self.timer = self.loop.call_later(self.server.limits.header_timeout, self._check_timeout)
 
-    # -- reading ----------------------------------------------------------
-
-    def on_readable(self):
-        try:
-            data = self.sock.recv(RECV_SIZE)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            return self.close()
-        self.received(data)
-
-    def received(self, data):
-        """Bytes from the peer (b'' when it closed): parse them and serve."""
-        if not data:
-            return self.close()
-        self.last_active = time.monotonic()
-        if self.request_started is None:
-            self.request_started = self.last_active
+    def data_received(self, data):
         if self.closing:
             return      # answering an error or closing: what follows is not read
+        self.last_active = now = self.loop.time()
+        if self.started is None:
+            self.started = now
         self.bytes_in += len(data)
         self.parser.feed(data)
         self.process()
 
+    def eof_received(self):
+        return False
+
+    def connection_lost(self, exc):
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.current = None
+        self.server.connections.discard(self)
+
+    def pause_writing(self):
+        self.paused = True
+        self.transport.pause_reading()
+
+    def resume_writing(self):
+        self.paused = False
+        self._read_more()
+        self.process()
+
+    # -- requests ----------------------------------------------------------------
+
     def process(self):
         """Dispatch the buffered requests, one at a time, until one is delayed."""
-        if self.in_process:
+        if self.processing:
             return
-        self.in_process = True
+        self.processing = True
+        parser = self.parser
         try:
-            while self.current is None and not self.closing and not self.closed:
-                if len(self.out) > MAX_OUT_BUFFER:
-                    self.flush()
-                    if self.writing:
-                        self.pause()        # `_on_writable` resumes once drained
-                        break
-                    continue
+            while self.current is None and not self.closing and not self.paused:
                 try:
-                    raw = self.parser.next_request()
+                    raw = parser.next_request()
                 except http.ProtocolError as e:
                     self._reject(e)
                     break
                 if raw is None:
-                    if self.parser.expect_continue:
+                    if parser.expect_continue:
                         self._answer_expectation()
-                    if not self.parser.in_progress:
-                        self.request_started = None
+                    if not parser.in_progress:
+                        self.started = None
                     break
                 self._dispatch(raw)
-            if self.current is not None and self.parser.buffered > MAX_PIPELINE_BUFFER:
-                self.pause()
+                if len(self.out) > MAX_GATHERED:
+                    self._flush()
         finally:
-            self.in_process = False
-        self.flush()
+            self.processing = False
+        self._flush()
+        if self.current is None:
+            self._watch()
+        elif parser.buffered > MAX_PIPELINE_BUFFER:
+            self.transport.pause_reading()
 
     def _dispatch(self, raw):
-        started = self.request_started or self.last_active
-        self.request_started = time.monotonic() if self.parser.in_progress else None
+        started = self.started or self.last_active
+        self.started = self.loop.time() if self.parser.in_progress else None
         request = self._request(raw, started)
         # What this request took on the wire (head and body): all bytes read,
         # less what the parser still holds, less the requests before it.
@@ -239,7 +179,7 @@ class HTTPConnection:
         if _CONTROL.search(path) is not None:
             request.respond(400, {'error': 'control character in path'})
             return None
-        match = self.listener.router.match(request.method, path)
+        match = self.server.router.match(request.method, path)
         if match is None:
             request.respond(404, {'error': 'not found'})
         elif match[0] is METHOD_NOT_ALLOWED:
@@ -257,7 +197,7 @@ class HTTPConnection:
         """
         self.parser.continue_sent()
         raw = self.parser.pending_request
-        request = self._request(raw, self.request_started or self.last_active)
+        request = self._request(raw, self.started or self.last_active)
         request.keep_alive = False
         self.current = request
         match = self._route(request)
@@ -272,307 +212,176 @@ class HTTPConnection:
         """Answer a protocol error and close: the stream can't be trusted after it."""
         self.closing = True
         body, content_type = render({'error': error.message})
-        self._write_response(None, error.status, body, content_type, b'', None, False,
-                             request_id_for({}))
+        fields = b'Date: %s\r\nX-Request-Id: %s\r\nConnection: close\r\n' % (
+            writer.Clock.date(), request_id_for({}).encode())
+        self.out += writer.response_head(error.status, content_type, len(body), fields) + body
         log.info('conn=%s rejected: %s %s', self.id, error.status, loggable(error.message))
 
-    # -- writing ----------------------------------------------------------
+    # -- answers -----------------------------------------------------------------
 
     def send(self, request, status, body, content_type, headers, reason):
-        """The `respond` of this connection's requests; writes in request order."""
-        if self.closed:
-            return
-        keep_alive = request.keep_alive and not self.closing and not self.listener.stopping
+        """The `respond` of this connection's requests: write the answer, then go on."""
+        if request is self.current:
+            self.current = None
+        transport = self.transport
+        if transport.is_closing():
+            return      # the client is gone: nothing to write to
+        keep_alive = request.keep_alive and not self.closing and not self.server.stopping
         try:
-            extra = b''
-            if headers:
-                given_type, extra = _header_lines(headers)
-                if given_type is not None:
-                    content_type = given_type
-            if reason is not None:
-                _check_text('reason', reason)
-            if content_type is not None and content_type not in _RENDERED_TYPES:
-                _check_text('Content-Type', content_type)
+            head = self._head(request, status, body, content_type, headers, reason, keep_alive)
         except ValueError as e:
-            # Refuse to send CR/LF smuggled into a header by a handler.
+            # Refuse to send CR/LF smuggled into the head by a handler.
             log.error('conn=%s request_id=%s refusing response headers: %s',
                       self.id, request.request_id, e)
-            status, extra, reason = 500, b'', None
+            status = 500
             body, content_type = render({'error': 'internal server error'})
-        if request.method == 'HEAD':
-            # HEAD answers with GET's headers, Content-Length included, but no body.
-            length = len(body)
-            body = b''
+            head = self._head(request, status, body, content_type, None, None, keep_alive)
+        out = self.out
+        out += head
+        if request.method != 'HEAD' and writer.has_body(status):
+            out += body     # HEAD: GET's headers, Content-Length included, but no body
         else:
-            length = None
-        out = self._write_response(request, status, body, content_type, extra, reason,
-                                   keep_alive, request.request_id, length)
+            body = b''
         if not keep_alive:
             self.closing = True
-        if self.listener.log_requests and not (request.endpoint and request.endpoint.silent
-                                               and status < 400):
+        self.last_active = now = self.loop.time()
+        server = self.server
+        if server.log_requests and not (request.endpoint and request.endpoint.silent
+                                        and status < 400):
             if access_log.isEnabledFor(logging.INFO):
                 access_log.info('conn=%s request_id=%s %s %s %s %.2fms in=%d out=%d',
                                 self.id, request.request_id, request.method,
-                                loggable(request.path),
-                                status, (time.monotonic() - request.started) * 1000,
-                                request.bytes_in, out)
-        if request is self.current:
-            self.current = None
-        if not self.in_process:
+                                loggable(request.path), status, (now - request.started) * 1000,
+                                request.bytes_in, len(head) + len(body))
+        if not self.processing:
             # A delayed answer: send it now, then serve what was pipelined behind it.
-            self.flush()
-            if self.paused:
-                self.resume()
-            if not self.closed:
-                self.process()
-
-    def _write_response(self, request, status, body, content_type, extra, reason,
-                        keep_alive, request_id, length=None):
-        """Queue one response (head and body in one buffer: one send, no Nagle stall)."""
-        no_body = status < 200 or status == 204 or status == 304
-        head = _head_prefix(status, content_type, reason, no_body)
-        if not no_body:
-            head += b'%d\r\n' % (len(body) if length is None else length)
-        if not keep_alive:
-            extra += b'Connection: close\r\n'
-        elif request is not None and request.version == 'HTTP/1.0':
-            extra += b'Connection: keep-alive\r\n'
-        out = self.out
-        before = len(out)
-        out += b'%sDate: %s\r\nX-Request-Id: %s\r\n%s\r\n' % (
-            head, _Clock.date(), request_id.encode('latin-1'), extra)
-        if body and not no_body:
-            out += body
-        return len(out) - before
-
-    def flush(self):
-        if self.writing or self.closed:
-            return
-        out = self.out
-        if out:
-            sent = self.send_some(out)
-            if sent is None:
-                return self.close()
-            if sent < len(out):
-                self.last_active = time.monotonic()     # progress, for the stalled-reader timeout
-                del out[:sent]
-                self.writing = True
-                self.loop.add_writer(self.sock, self._on_writable)
-                return
-            out.clear()
-        if self.closing and self.current is None:
-            self.linger()
-
-    def send_some(self, data):
-        """Bytes the socket took now (0 if none), or None when it is broken."""
-        try:
-            return self.sock.send(data)
-        except (BlockingIOError, InterruptedError):
-            return 0
-        except OSError:
-            return None
-
-    def _on_writable(self):
-        self.writing = False
-        self.loop.remove_writer(self.sock)
-        self.flush()
-        if self.paused and not self.writing and self.current is None and not self.closed:
-            # Paused because the answers piled up unread: they have drained.
-            self.resume()
+            self._flush()
+            self._read_more()
             self.process()
 
-    # -- flow control and lifecycle ---------------------------------------
+    def _head(self, request, status, body, content_type, headers, reason, keep_alive):
+        extra = b''
+        if headers:
+            given, extra = writer.field_lines(headers)
+            if given is not None:
+                content_type = given
+        if not keep_alive:
+            extra += b'Connection: close\r\n'
+        elif request.version == 'HTTP/1.0':
+            extra += b'Connection: keep-alive\r\n'
+        fields = b'Date: %s\r\nX-Request-Id: %s\r\n%s' % (
+            writer.Clock.date(), request.request_id.encode('latin-1'), extra)
+        return writer.response_head(status, content_type, len(body), fields, reason)
 
-    def pause(self):
-        self.paused = True
-        self.loop.remove_reader(self.sock)
+    def _flush(self):
+        out = self.out
+        if out:
+            self.transport.write(out)
+            out.clear()
+        if self.closing and self.current is None:
+            self.transport.close(LINGER)
 
-    def resume(self):
-        self.paused = False
-        if not self.closed:
-            self.loop.add_reader(self.sock, self.on_readable)
+    def _read_more(self):
+        """Read again, unless the client is not reading us or has pipelined enough."""
+        if not self.paused and not self.closing and (
+                self.current is None or self.parser.buffered <= MAX_PIPELINE_BUFFER):
+            self.transport.resume_reading()
 
-    def linger(self):
-        """Stop writing, drain the client for up to LINGER seconds, then close."""
-        if self.closed or self.linger_until is not None:
+    # -- timeouts and shutdown ------------------------------------------------------
+
+    def _watch(self):
+        """Make sure the timer fires by the deadline the connection's state now sets.
+
+        The timer is re-armed only when that deadline is earlier than the one
+        it is set for (a request begins to trickle in, or the idle timeout is
+        the shorter): usually it is later, and this costs a comparison.
+        """
+        due, _ = self._due()
+        timer = self.timer
+        if due is not None and (timer is None or timer.when > due) \
+                and not self.transport.is_closing():
+            if timer is not None:
+                timer.cancel()
+            self.timer = self.loop.call_later(max(0.0, due - self.loop.time()),
+                                              self._check_timeout)
+
+    def _due(self):
+        """(when this connection should be closed, why), or (None, None) while a handler runs."""
+        limits = self.server.limits
+        if self.current is not None:
+            return None, None
+        if self.transport.get_write_buffer_size():
+            # A client that stopped reading its answers is as good as idle.
+            return self.transport.progressed + limits.idle_timeout, 'not reading'
+        if self.started is not None or self.parser.in_progress:
+            return (self.started or self.last_active) + limits.header_timeout, 'header timeout'
+        return self.last_active + limits.idle_timeout, None
+
+    def _check_timeout(self):
+        self.timer = None
+        if self.transport.is_closing():
             return
-        try:
-            self.sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            return self.close()
-        self.linger_until = time.monotonic() + LINGER
-        # Reading goes on (a paused reader resumes): `received` drops what a
-        # closing connection gets, and closes at the client's EOF.
-        self.loop.add_reader(self.sock, self.on_readable)
+        now = self.loop.time()
+        due, why = self._due()
+        if due is None:
+            due = now + self.server.limits.header_timeout    # look again later
+        elif now >= due:
+            if why == 'not reading':
+                log.info('conn=%s not reading; closed after %.1fs', self.id,
+                         now - self.transport.progressed)
+            elif why is not None:
+                log.info('conn=%s header timeout after %.1fs', self.id,
+                         now - (self.started or self.last_active))
+            return self.transport.abort()
+        self.timer = self.loop.call_later(due - now, self._check_timeout)
 
     def is_idle(self):
-        return self.linger_until is not None or (
-            self.current is None and not self.out and not self.parser.in_progress)
-
-    def check_timeouts(self, now, limits):
-        if self.linger_until is not None:
-            if now > self.linger_until:
-                self.close()
-            return
-        if self.current is not None:
-            return
-        if self.out:
-            # A client that stopped reading its answers is as good as idle.
-            if now - self.last_active > limits.idle_timeout:
-                log.info('conn=%s not reading; closed after %.1fs', self.id, now - self.last_active)
-                self.close()
-            return
-        if self.request_started is not None or self.parser.in_progress or self.handshaking:
-            started = self.request_started or self.last_active
-            if now - started > limits.header_timeout:
-                log.info('conn=%s header timeout after %.1fs', self.id, now - started)
-                self.close()
-        elif now - self.last_active > limits.idle_timeout:
-            self.close()
+        return self.transport is None or self.transport.is_closing() or (
+            self.current is None and not self.transport.get_write_buffer_size()
+            and not self.parser.in_progress)
 
     def close(self):
-        if self.closed:
-            return
-        self.closed = True
-        self.loop.forget(self.sock)
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-        self.listener.connections.discard(self)
+        if self.transport is not None:
+            self.transport.abort()
 
 
-_RENDERED_TYPES = frozenset((JSON, TEXT, OCTETS))
-
-
-def _check_text(what, value):
-    """Refuse text that would break out of its line in a response head."""
-    if '\r' in value or '\n' in value or '\0' in value:
-        raise ValueError(f'CR, LF or NUL in {what} {value!r}')
-    value.encode('latin-1')     # UnicodeEncodeError is a ValueError
-
-
-def _header_lines(headers):
-    """(Content-Type given or None, the other header lines as bytes).
-
-    A handler's Content-Type replaces the default one instead of doubling it;
-    its Content-Length is dropped, since the framing is ours to get right.
-    """
-    items = headers.items() if hasattr(headers, 'items') else headers
-    lines = []
-    content_type = None
-    for name, value in items:
-        name = str(name)
-        value = str(value)
-        if not _TOKEN.fullmatch(name):
-            raise ValueError(f'bad header name {name!r}')
-        _check_text(f'header {name}', value)
-        lower = name.lower()
-        if lower == 'content-type':
-            content_type = value
-        elif lower != 'content-length':
-            lines.append(f'{name}: {value}\r\n')
-    return content_type, ''.join(lines).encode('latin-1')
-
-
-class Listener:
-    """One SERVER: a listening socket and the connections it accepted."""
+class Server:
+    """One SERVER: a listening socket, the router and limits, the connections accepted."""
 
     def __init__(self, loop, name, router, host='0.0.0.0', port=0, limits=None,
-                 ssl_context=None, reuse_port=False, log_requests=True):
+                 make_transport=Transport, reuse_port=False, log_requests=True):
         self.loop = loop
         self.name = name
         self.router = router
-        self.host = host
         self.limits = limits or Limits()
-        self.ssl_context = ssl_context
-        self.connection_class = HTTPConnection
-        if ssl_context is not None:
-            from rhc.tls import TLSConnection     # ssl is imported only when used
-            self.connection_class = TLSConnection
+        self.make_transport = make_transport
         self.log_requests = log_requests
         self.connections = set()
         self.stopping = False
         self._ids = itertools.count(1)
-        self._accept_paused = None
-        self._sweeper = None
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if reuse_port:
-                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            self.sock.bind((host, port))
-            self.sock.listen(BACKLOG)
-        except OSError:
-            self.sock.close()
-            raise
-        self.sock.setblocking(False)
-        self.port = self.sock.getsockname()[1]
+        self.listener = Listener(loop, host, port, self._accept, reuse_port,
+                                 name=f'server {name}')
+        self.port = self.listener.port
 
     def start(self):
-        self.loop.add_reader(self.sock, self._accept)
-        self._schedule_sweep()
+        self.listener.start()
 
-    def _accept(self):
-        for _ in range(ACCEPT_BATCH):
-            try:
-                sock, peer = self.sock.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as e:
-                if e.errno in OUT_OF_DESCRIPTORS:
-                    self._pause_accepting(e)
-                    return
-                if e.errno == errno.ECONNABORTED:
-                    continue
-                log.warning('server %s: accept failed: %s', self.name, e)
-                return
-            sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self.ssl_context is not None:
-                try:
-                    sock = self.ssl_context.wrap_socket(sock, server_side=True,
-                                                        do_handshake_on_connect=False)
-                except OSError:
-                    sock.close()
-                    continue
-            self.connections.add(self.connection_class(self, sock, peer, next(self._ids)))
-
-    def _pause_accepting(self, error):
-        # Out of descriptors the listener stays readable; stop watching it for a
-        # while instead of spinning, and let finished connections free some.
-        if self._accept_paused is None:
-            log.warning('server %s: %s; pausing accept for %.2fs', self.name,
-                        os.strerror(error.errno), ACCEPT_RETRY)
-        self.loop.remove_reader(self.sock)
-        self._accept_paused = self.loop.call_later(ACCEPT_RETRY, self._resume_accepting)
-
-    def _resume_accepting(self):
-        self._accept_paused = None
-        if not self.stopping:
-            self.loop.add_reader(self.sock, self._accept)
-
-    def _schedule_sweep(self):
-        limits = self.limits
-        interval = max(0.05, min(1.0, limits.header_timeout / 4, limits.idle_timeout / 4))
-        self._sweeper = self.loop.call_later(interval, self._sweep)
-
-    def _sweep(self):
-        now = time.monotonic()
-        for connection in list(self.connections):
-            connection.check_timeouts(now, self.limits)
-        self._schedule_sweep()
+    def _accept(self, sock, peer):
+        protocol = HTTPProtocol(self, next(self._ids), peer)
+        try:
+            transport = self.make_transport(self.loop, sock, protocol, peer)
+        except OSError:     # a TLS socket that could not be set up
+            sock.close()
+            return
+        self.connections.add(protocol)
+        transport.start()
 
     def stop_accepting(self):
         """Close the listening socket; connections in flight go on."""
         if self.stopping:
             return
         self.stopping = True
-        if self._accept_paused is not None:
-            self._accept_paused.cancel()
-        self.loop.forget(self.sock)
-        self.sock.close()
+        self.listener.close()
         for connection in list(self.connections):
             # Busy ones answer what they are serving with Connection: close.
             if connection.is_idle():
@@ -583,9 +392,8 @@ class Listener:
         return any(not c.is_idle() for c in self.connections)
 
     def close(self):
-        """Stop everything now: listener, timers, every connection."""
+        """Stop everything now: the listener and every connection."""
         self.stop_accepting()
-        if self._sweeper is not None:
-            self._sweeper.cancel()
         for connection in list(self.connections):
             connection.close()
+        self.connections.clear()

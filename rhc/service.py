@@ -13,7 +13,9 @@ from rhc.config import load_settings
 from rhc.resources import MicroConnection
 from rhc.importer import resolve
 from rhc.routing import Router
-from rhc.server import Limits, Listener
+from rhc.limits import Limits
+from rhc.server import Server
+from rhc.transport import Transport
 
 log = logging.getLogger('rhc.service')
 
@@ -56,32 +58,32 @@ class Service:
             prefix = f'server.{name}.'
             if not self.settings[prefix + 'is_active']:
                 continue
-            limits = Limits(**{key: self.settings[prefix + key] for key in (
-                'max_request_line', 'max_header', 'max_header_fields', 'max_body',
-                'header_timeout', 'idle_timeout')})
-            context = self._ssl_context(name, server)
+            limits = Limits(**{key: self.settings[prefix + key]
+                               for key in Limits.__dataclass_fields__})
+            make_transport = self._transports(name, server)
             port = self.settings[prefix + 'port']
             host = self.settings[prefix + 'host']
             try:
-                listener = Listener(self.loop, name, self.routers[name], host, port, limits,
-                                    context, self.reuse_port, self.log_requests)
+                served = Server(self.loop, name, self.routers[name], host, port, limits,
+                                make_transport, self.reuse_port, self.log_requests)
             except OSError as e:
                 self.close()
                 raise MicroError(server.source, server.line,
                                  f'server {name} cannot listen on port {port}: {e.strerror}') from None
-            self.servers[name] = listener
+            self.servers[name] = served
 
-    def _ssl_context(self, name, server):
+    def _transports(self, name, server):
+        """What each accepted socket becomes: a plain transport, or a TLS one."""
         prefix = f'server.{name}.ssl.'
         if not self.settings[prefix + 'is_active']:
-            return None
+            return Transport
         certfile, keyfile = self.settings[prefix + 'certfile'], self.settings[prefix + 'keyfile']
         if not certfile:
             raise MicroError(server.source, server.line,
                              f'server {name}: ssl.is_active needs {prefix}certfile')
-        from rhc.tls import server_context     # ssl is imported only when used
+        from rhc.tls import server_context, server_transports   # ssl only when used
         try:
-            return server_context(certfile, keyfile)
+            return server_transports(server_context(certfile, keyfile))
         except OSError as e:    # ssl.SSLError is an OSError
             raise MicroError(server.source, server.line,
                              f'server {name}: cannot load certificate: {e}') from None

@@ -1,18 +1,17 @@
 """TLS, imported only when a server or a connection uses it.
 
 `ssl` costs about 4 MiB of memory at import, so a plain-HTTP service never
-loads it. A TLS socket, on either side, is the plain one whose reads and
-writes go through the handshake first and may be told to wait for the other
-direction.
+loads it. A `TLSTransport` is a `Transport` whose socket shakes hands
+before any byte of the protocol's moves: the protocol is told of the
+connection at once (so its own timeouts cover a stalled handshake), what it
+writes meanwhile waits in the buffer, and its first `data_received` comes
+after the handshake. A failed handshake ends in `connection_lost(exc)`.
 """
-import logging
 import ssl
-import time
 
-from rhc.client import ClientSocket
-from rhc.server import RECV_SIZE, HTTPConnection
+from rhc.transport import RECV_SIZE, Transport
 
-log = logging.getLogger('rhc.server')
+_WAIT = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
 def server_context(certfile, keyfile=None):
@@ -22,98 +21,94 @@ def server_context(certfile, keyfile=None):
     return context
 
 
-class TLSConnection(HTTPConnection):
-    """An accepted TLS socket: handshake, then HTTP as usual."""
-
-    __slots__ = ()
-
-    def __init__(self, listener, sock, peer, conn_id):
-        super().__init__(listener, sock, peer, conn_id)
-        self.handshaking = True
-
-    def on_readable(self):
-        if self.handshaking:
-            return self._handshake()
-        sock = self.sock
-        try:
-            data = sock.recv(RECV_SIZE)
-            while sock.pending():   # a TLS record may hold more than one read
-                data += sock.recv(RECV_SIZE)
-        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
-            return
-        except OSError:
-            return self.close()
-        self.received(data)
-
-    def _handshake(self):
-        try:
-            self.sock.do_handshake()
-        except ssl.SSLWantReadError:
-            return
-        except ssl.SSLWantWriteError:
-            self.loop.add_writer(self.sock, self._handshake)
-            return
-        except OSError as e:
-            log.debug('conn=%s ssl handshake failed: %s', self.id, e)
-            return self.close()
-        self.handshaking = False
-        self.loop.remove_writer(self.sock)
-        self.last_active = time.monotonic()
-
-    def linger(self):
-        # A TLS stream cannot be half-closed and drained like TCP: just close.
-        self.close()
-
-    def send_some(self, data):
-        try:
-            return self.sock.send(data)
-        except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
-            return 0
-        except OSError:
-            return None
-
-
 def client_context():
     """The default context for https calls: certificates verified."""
     return ssl.create_default_context()
 
 
-class TLSClientSocket(ClientSocket):
-    """A client socket after `wrap`: handshake, then reads and writes as usual."""
+def server_transports(context):
+    """A transport factory for accepted sockets; OSError when one cannot be wrapped."""
+    def make(loop, sock, protocol, peer=None):
+        return TLSTransport(loop, context.wrap_socket(sock, server_side=True,
+                                                      do_handshake_on_connect=False),
+                            protocol, peer)
+    return make
 
-    @classmethod
-    def wrap(cls, plain, context, hostname):
-        """The TLS form of a connected ClientSocket (OSError if it cannot be made)."""
-        client = cls(plain.connection, plain.loop)
-        client.exchange = plain.exchange
-        client.sock = context.wrap_socket(plain.sock, server_hostname=hostname,
-                                          do_handshake_on_connect=False)
-        return client
 
-    def handshake(self):
-        """One handshake step: 'read' or 'write' to wait for, None when done."""
+def client_transports(context, hostname):
+    """A transport factory for outbound sockets; the certificate must name `hostname`."""
+    def make(loop, sock, protocol, peer=None):
+        return TLSTransport(loop, context.wrap_socket(sock, server_hostname=hostname,
+                                                      do_handshake_on_connect=False),
+                            protocol, peer)
+    return make
+
+
+class TLSTransport(Transport):
+    """A Transport over an `ssl` socket: handshake, then reads and writes as usual."""
+
+    __slots__ = ('_handshaking',)
+
+    def __init__(self, loop, sock, protocol, peer=None):
+        super().__init__(loop, sock, protocol, peer)
+        self._handshaking = True
+
+    def start(self):
+        self.protocol.connection_made(self)
+        if not self._closed:
+            self._handshake()
+        return self
+
+    def _handshake(self):
+        sock = self.sock
         try:
-            self.sock.do_handshake()
+            sock.do_handshake()
         except ssl.SSLWantReadError:
-            return 'read'
+            self.loop.remove_writer(sock)
+            return self.loop.add_reader(sock, self._handshake)
         except ssl.SSLWantWriteError:
-            return 'write'
-        return None
+            self.loop.remove_reader(sock)
+            return self.loop.add_writer(sock, self._handshake)
+        except OSError as exc:      # ssl.SSLError is an OSError
+            return self._finish(exc)
+        self._handshaking = False
+        self.loop.remove_writer(sock)
+        self.loop.remove_reader(sock)
+        if self._buffer:
+            self.loop.add_writer(sock, self._write_ready)
+        elif self._closing:
+            return self._after_flush()
+        self.resume_reading()
 
-    def recv_some(self):
+    def resume_reading(self):
+        if not self._handshaking:
+            super().resume_reading()
+
+    def write(self, data):
+        if self._handshaking:
+            if not self._closing and data:
+                self._buffer += data
+            return
+        super().write(data)
+
+    def recv(self):
         sock = self.sock
         try:
             data = sock.recv(RECV_SIZE)
-            while data and sock.pending():
+            while data and sock.pending():      # a TLS record may hold more than one read
                 data += sock.recv(RECV_SIZE)
             return data
-        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+        except _WAIT:
             return None
         except ssl.SSLZeroReturnError:
             return b''
 
-    def send_some(self, data):
+    def send(self, data):
         try:
             return self.sock.send(data)
-        except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+        except _WAIT:
             return 0
+
+    def close(self, linger=0.0):
+        # A TLS stream cannot be half-closed and drained like TCP: flush, then close.
+        super().close(0.0)

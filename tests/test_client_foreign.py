@@ -82,7 +82,7 @@ def baseline():
 def assert_no_client_socket(con, keys):
     assert loop_keys() == keys + len(con.idle)
     for client in con.idle:
-        assert client.usable()
+        assert not client.is_closing()
 
 
 # -- http.server ----------------------------------------------------------------

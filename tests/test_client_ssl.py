@@ -5,6 +5,7 @@ import ssl
 import pytest
 
 import rhc
+from rhc.transport import Transport
 import rhc.micro as micro
 from rhc.loop import get_loop
 
@@ -24,7 +25,7 @@ def https_url(certificate, tmp_path):
                       f'server.x.ssl.certfile={certfile}\n'
                       f'server.x.ssl.keyfile={keyfile}\n')
     service = micro.load_server(LINES, config=str(config))
-    assert service.servers['x'].sock.getsockname()[0] == '127.0.0.1'
+    assert service.servers['x'].listener.sock.getsockname()[0] == '127.0.0.1'
     return f'https://127.0.0.1:{service.servers["x"].port}'
 
 
@@ -106,5 +107,5 @@ def test_ssl_server_without_a_certfile_is_a_micro_error(tmp_path):
 def test_an_ssl_context_on_an_http_url_is_not_used():
     service = load(LINES)
     con = rhc.Connection(f'http://127.0.0.1:{port_of(service)}', ssl_context=unverified_context())
-    assert con.ssl_context is None
+    assert con.make_transport is Transport      # plain TCP, not TLS
     assert rhc.wait(con.get('/test/ping'), timeout=5) == {'ping': 'pong'}

@@ -6,8 +6,9 @@ import pytest
 
 from rhc.http import (
     Headers, ProtocolError, RequestParser, ResponseParser,
-    request_bytes, response_bytes,
+    request_bytes, response_head,
 )
+from rhc.http.writer import CHUNKED, chunk, field_lines
 
 SPLIT_SEEDS = range(5)
 
@@ -613,12 +614,29 @@ def test_response_parser_stays_dead():
 
 # -- serializers ------------------------------------------------------------
 
-def test_response_bytes_exact():
-    assert response_bytes(200, [('Content-Length', '2')], b'ok') == \
-        b'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'
-    assert response_bytes(404, []) == b'HTTP/1.1 404 Not Found\r\n\r\n'
-    assert response_bytes(599, []) == b'HTTP/1.1 599 Unknown\r\n\r\n'
-    assert response_bytes(200, [], reason='Fine', version='HTTP/1.0') == b'HTTP/1.0 200 Fine\r\n\r\n'
+def test_response_head_exact():
+    assert response_head(200, 'text/plain', 2) + b'ok' == \
+        b'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok'
+    assert response_head(404, None, 0) == b'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n'
+    assert response_head(599, None, 0) == b'HTTP/1.1 599 Unknown\r\nContent-Length: 0\r\n\r\n'
+    assert response_head(200, None, 0, reason='Fine') == \
+        b'HTTP/1.1 200 Fine\r\nContent-Length: 0\r\n\r\n'
+    assert response_head(200, 'a/b', 5, b'X-A: 1\r\n') == \
+        b'HTTP/1.1 200 OK\r\nContent-Type: a/b\r\nContent-Length: 5\r\nX-A: 1\r\n\r\n'
+
+
+def test_response_head_without_a_body_has_no_framing():
+    for status in (100, 204, 304):
+        head = response_head(status, 'text/plain', 10, b'X-A: 1\r\n')
+        assert b'Content-Length' not in head and b'Content-Type' not in head
+        assert head.endswith(b'X-A: 1\r\n\r\n')
+
+
+def test_response_head_chunked():
+    head = response_head(200, 'text/csv', CHUNKED)
+    assert head == b'HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n'
+    [r] = parse_responses(head + chunk(b'a,b\n') + chunk(b'1,2\n') + b'0\r\n\r\n')
+    assert r.body == b'a,b\n1,2\n'
 
 
 def test_request_bytes_exact():
@@ -635,10 +653,10 @@ def test_round_trip_request():
 
 
 def test_round_trip_response():
-    data = response_bytes(201, [('Content-Length', '3'), ('X-Request-Id', 'abc')], b'xyz')
+    data = response_head(201, None, 3, b'X-Request-Id: abc\r\n') + b'xyz'
     [r] = parse_responses(data, methods=('POST',))
     assert (r.status, r.reason, r.body, r.headers['x-request-id']) == (201, 'Created', b'xyz', 'abc')
-    data = response_bytes(204, [('X-A', '1')])
+    data = response_head(204, None, 0, b'X-A: 1\r\n')
     assert parse_responses(data)[0].status == 204
 
 
@@ -650,7 +668,7 @@ def test_client_and_server_in_memory():
         request = server.next_request()
         assert (request.method, request.body) == (method, body)
         answer = b'' if method == 'HEAD' else b'echo:' + request.body
-        client.feed(response_bytes(200, [('Content-Length', str(len(b'echo:' + request.body)))], answer))
+        client.feed(response_head(200, None, len(b'echo:' + request.body)) + answer)
         response = client.next_response()
         assert response.body == answer
 
@@ -667,7 +685,7 @@ def test_client_and_server_in_memory():
 ])
 def test_serializers_refuse_bad_fields(headers):
     with pytest.raises(ValueError, match=re.escape(repr(headers[0][0]))):
-        response_bytes(200, headers)
+        field_lines(headers)
     with pytest.raises(ValueError, match=re.escape(repr(headers[0][0]))):
         request_bytes('GET', '/', headers)
 
@@ -680,8 +698,11 @@ def test_serializers_refuse_bad_first_line():
     with pytest.raises(ValueError):
         request_bytes('GET', '/a\r\nX: 1', [])
     with pytest.raises(ValueError):
-        response_bytes(200, [], reason='OK\r\nX: 1')
+        response_head(200, None, 0, reason='OK\r\nX: 1')
+    with pytest.raises(ValueError):
+        response_head(200, 'text/plain\r\nX: 1', 0)
 
 
-def test_serializer_accepts_int_values():
-    assert response_bytes(200, [('Content-Length', 0)]) == b'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'
+def test_field_lines_take_any_values_and_leave_framing_to_the_writer():
+    assert field_lines([('X-N', 7), ('Content-Length', 99), ('Transfer-Encoding', 'chunked'),
+                        ('content-type', 'a/b')]) == ('a/b', b'X-N: 7\r\n')

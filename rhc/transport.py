@@ -1,0 +1,353 @@
+"""Sockets on the loop: a Transport per connection, a Listener per port, outbound connects.
+
+Only this module, `tls.py` and the loop's waker touch sockets. A protocol
+(the server's connection, the client's exchange) sees its connection
+through a transport and is called, always in this order:
+
+    connection_made(transport)
+    data_received(data)*        bytes as they arrive
+    eof_received()?             the peer closed its side; return True to keep writing
+    connection_lost(exc)        once, last, on a later loop turn; exc None for a clean close
+
+and, for flow control around the write buffer's water marks, at any time
+between the first and the last:
+
+    pause_writing()             the buffer grew past `high_water`
+    resume_writing()            it drained to `low_water`
+
+An outbound connect that never gets that far calls `connection_failed(exc)`
+instead of `connection_made`, and nothing else.
+"""
+import errno
+import logging
+import os
+import socket
+
+log = logging.getLogger('rhc.transport')
+
+RECV_SIZE = 256 * 1024
+HIGH_WATER = 1024 * 1024
+LOW_WATER = 256 * 1024
+BACKLOG = max(1024, socket.SOMAXCONN)
+ACCEPT_BATCH = 64
+ACCEPT_RETRY = 0.25     # seconds to pause accepting when out of descriptors
+OUT_OF_DESCRIPTORS = frozenset((errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM))
+CONNECT_IN_PROGRESS = frozenset((errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY))
+_AGAIN = (BlockingIOError, InterruptedError)
+
+
+class Transport:
+    """One connected socket: reads go to the protocol, writes are buffered and flow-controlled."""
+
+    __slots__ = ('loop', 'sock', 'protocol', 'peer', 'high_water', 'low_water', 'progressed',
+                 '_buffer', '_closing', '_closed', '_reading', '_writing_paused', '_linger',
+                 '_linger_timer')
+
+    def __init__(self, loop, sock, protocol, peer=None):
+        self.loop = loop
+        self.sock = sock
+        self.protocol = protocol
+        self.peer = peer
+        self.high_water = HIGH_WATER
+        self.low_water = LOW_WATER
+        self.progressed = 0.0       # when buffered bytes last moved (a stalled peer shows here)
+        self._buffer = bytearray()
+        self._closing = False
+        self._closed = False
+        self._reading = False
+        self._writing_paused = False
+        self._linger = 0.0
+        self._linger_timer = None
+
+    def start(self):
+        """Tell the protocol the connection is made, and start reading."""
+        self.protocol.connection_made(self)
+        if not self._closing:
+            self.resume_reading()
+        return self
+
+    # -- reading ------------------------------------------------------------
+
+    def recv(self):
+        """Bytes read now (b'' at EOF), None when none are ready; OSError when broken."""
+        try:
+            return self.sock.recv(RECV_SIZE)
+        except _AGAIN:
+            return None
+
+    def _read_ready(self):
+        try:
+            data = self.recv()
+        except OSError as exc:
+            return self._finish(exc)
+        if data:
+            self.protocol.data_received(data)
+        elif data is not None:
+            self._eof()
+
+    def _eof(self):
+        if self.protocol.eof_received():
+            self.pause_reading()      # half-closed: we may still write
+        else:
+            self.close()
+
+    def pause_reading(self):
+        if self._reading:
+            self._reading = False
+            self.loop.remove_reader(self.sock)
+
+    def resume_reading(self):
+        if not self._reading and not self._closing:
+            self._reading = True
+            self.loop.add_reader(self.sock, self._read_ready)
+
+    # -- writing ------------------------------------------------------------
+
+    def send(self, data):
+        """Bytes the socket took now (0 if none); OSError when broken."""
+        try:
+            return self.sock.send(data)
+        except _AGAIN:
+            return 0
+
+    def write(self, data):
+        """Send `data`, buffering what the socket does not take now. Ignored once closing."""
+        if self._closing or not data:
+            return
+        if not self._buffer:
+            try:
+                sent = self.send(data)
+            except OSError as exc:
+                return self._finish(exc)
+            if sent == len(data):
+                return
+            data = memoryview(data)[sent:]
+            self.progressed = self.loop.time()
+            self.loop.add_writer(self.sock, self._write_ready)
+        self._buffer += data
+        if not self._writing_paused and len(self._buffer) > self.high_water:
+            self._writing_paused = True
+            self.protocol.pause_writing()
+
+    def _write_ready(self):
+        buffer = self._buffer
+        try:
+            sent = self.send(buffer)
+        except OSError as exc:
+            return self._finish(exc)
+        if sent:
+            del buffer[:sent]
+            self.progressed = self.loop.time()
+        if self._writing_paused and len(buffer) <= self.low_water:
+            self._writing_paused = False
+            self.protocol.resume_writing()
+        if not buffer:
+            self.loop.remove_writer(self.sock)
+            if self._closing:
+                self._after_flush()
+
+    def get_write_buffer_size(self):
+        return len(self._buffer)
+
+    def set_protocol(self, protocol):
+        """Hand the connection to another protocol (a pooled client socket changes hands)."""
+        self.protocol = protocol
+
+    # -- closing --------------------------------------------------------------
+
+    def is_closing(self):
+        return self._closing
+
+    def close(self, linger=0.0):
+        """Send what is buffered, then close.
+
+        With `linger`, half-close first and go on reading (dropping what comes)
+        for up to that many seconds, until the peer closes too: closing with
+        the peer's bytes unread would send a reset, which can destroy our last
+        answer (a 413 to a client still uploading) before the peer reads it.
+        """
+        if self._closing:
+            return
+        self._closing = True
+        self._linger = linger
+        self.pause_reading()
+        if not self._buffer:
+            self._after_flush()
+
+    def abort(self):
+        """Close now, dropping whatever is buffered."""
+        self._closing = True
+        self._finish(None)
+
+    def _after_flush(self):
+        if self._linger <= 0:
+            return self._finish(None)
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            return self._finish(None)
+        self.loop.add_reader(self.sock, self._drain)
+        self._linger_timer = self.loop.call_later(self._linger, self._finish, None)
+
+    def _drain(self):
+        try:
+            data = self.recv()
+        except OSError:
+            data = b''
+        if data is not None and not data:
+            self._finish(None)
+
+    def _finish(self, exc):
+        """The one way out: forget the socket, close it, and tell the protocol once."""
+        if self._closed:
+            return
+        self._closed = self._closing = True
+        self._reading = False
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
+            self._linger_timer = None
+        self._buffer = bytearray()
+        self.loop.forget(self.sock)
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        self.loop.call_soon(self.protocol.connection_lost, exc)
+
+
+class Listener:
+    """A listening socket; each accepted one goes to `on_accept(sock, peer)`.
+
+    Out of descriptors, the listening socket stays readable: accepting
+    pauses for a while instead of spinning, and resumes by itself.
+    """
+
+    def __init__(self, loop, host, port, on_accept, reuse_port=False, backlog=BACKLOG,
+                 name='listener'):
+        self.loop = loop
+        self.on_accept = on_accept
+        self.name = name
+        self.closed = False
+        self._paused = None
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            self.sock.bind((host, port))
+            self.sock.listen(backlog)
+        except OSError:
+            self.sock.close()
+            raise
+        self.sock.setblocking(False)
+        self.port = self.sock.getsockname()[1]
+
+    def start(self):
+        if not self.closed:
+            self.loop.add_reader(self.sock, self._accept_ready)
+
+    def _accept_ready(self):
+        for _ in range(ACCEPT_BATCH):
+            try:
+                sock, peer = self.sock.accept()
+            except _AGAIN:
+                return
+            except OSError as e:
+                if e.errno in OUT_OF_DESCRIPTORS:
+                    return self._pause(e)
+                if e.errno == errno.ECONNABORTED:
+                    continue
+                log.warning('%s: accept failed: %s', self.name, e)
+                return
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.on_accept(sock, peer)
+
+    def _pause(self, error):
+        if self._paused is None:
+            log.warning('%s: %s; pausing accept for %.2fs', self.name,
+                                    os.strerror(error.errno), ACCEPT_RETRY)
+        self.loop.remove_reader(self.sock)
+        self._paused = self.loop.call_later(ACCEPT_RETRY, self._resume)
+
+    def _resume(self):
+        self._paused = None
+        self.start()
+
+    def close(self):
+        if self.closed:
+            return
+        self.closed = True
+        if self._paused is not None:
+            self._paused.cancel()
+        self.loop.forget(self.sock)
+        self.sock.close()
+
+
+class Connector:
+    """An outbound TCP connect, trying each address in turn; `cancel()` gives up.
+
+    On success `make_transport(loop, sock, protocol, peer).start()` runs; on
+    failure the protocol gets `connection_failed(OSError)` with the last
+    address's error.
+    """
+
+    __slots__ = ('loop', 'addresses', 'protocol', 'make_transport', 'sock', 'address')
+
+    def __init__(self, loop, addresses, protocol, make_transport=Transport):
+        self.loop = loop
+        self.addresses = list(addresses)
+        self.protocol = protocol
+        self.make_transport = make_transport
+        self.sock = None
+        self.address = None
+
+    def start(self):
+        family, self.address = self.addresses.pop(0)
+        try:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+        except OSError as exc:
+            return self.protocol.connection_failed(exc)
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = sock
+        err = sock.connect_ex(self.address)
+        if err and err not in CONNECT_IN_PROGRESS:
+            return self._failed(err)
+        self.loop.add_writer(sock, self._connected)
+        return self
+
+    def _connected(self):
+        sock = self.sock
+        self.loop.remove_writer(sock)
+        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            return self._failed(err)
+        self.sock = None
+        try:
+            transport = self.make_transport(self.loop, sock, self.protocol, self.address)
+        except OSError as exc:      # a TLS socket that could not be set up
+            sock.close()
+            return self.protocol.connection_failed(exc)
+        transport.start()
+
+    def _failed(self, err):
+        self._close_socket()
+        if self.addresses:
+            return self.start()
+        self.protocol.connection_failed(OSError(err, os.strerror(err)))
+
+    def _close_socket(self):
+        if self.sock is not None:
+            self.loop.forget(self.sock)
+            self.sock.close()
+            self.sock = None
+
+    def cancel(self):
+        self.addresses = []
+        self._close_socket()
+
+
+def connect(loop, addresses, protocol, make_transport=Transport):
+    """Open a connection to the first of `addresses` [(family, sockaddr)] that answers."""
+    return Connector(loop, addresses, protocol, make_transport).start()
