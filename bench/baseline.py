@@ -1,7 +1,7 @@
 """A/B runs: rhc from another git ref, beside the working tree's.
 
-`Baseline(ref)` checks REF out with `git worktree add` into a temporary
-directory and removes it afterwards. `imported_from` proves, for a server
+`Baseline(ref).checkout()` checks REF out with `git worktree add` into a
+temporary directory; `remove()` takes it away again. `imported_from` proves, for a server
 entry, which tree its `import rhc` really reaches with that entry's
 PYTHONPATH and cwd, so a baseline can never silently run the working tree.
 """
@@ -22,14 +22,14 @@ def git(*args, cwd=ROOT):
 
 
 class Baseline:
-    """REF's tree in a temporary git worktree, for as long as the `with` lasts."""
+    """REF's tree in a temporary git worktree: checkout() makes it, remove() takes it away."""
 
     def __init__(self, ref):
         self.ref = ref
         self.commit = git('rev-parse', '--verify', f'{ref}^{{commit}}')
         self.parent = self.tree = None
 
-    def __enter__(self):
+    def checkout(self):
         self.parent = tempfile.mkdtemp(prefix='rhc-baseline-')
         self.tree = os.path.join(self.parent, 'rhc')
         try:
@@ -39,7 +39,7 @@ class Baseline:
             raise
         return self
 
-    def __exit__(self, *exc):
+    def remove(self):
         try:
             git('worktree', 'remove', '--force', self.tree)
         except RuntimeError:

@@ -17,6 +17,7 @@ import argparse
 import datetime
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -249,6 +250,8 @@ def main(argv=None):
     started = datetime.datetime.now(datetime.timezone.utc)
     t0 = time.monotonic()
     pin_harness()
+    # A SIGTERM (a timeout, say) unwinds like Ctrl-C: servers stop, the baseline's worktree goes.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     notes, specs, wanted, results, commits = [], {}, [], {}, []
     client_summary, client_meta = {}, {}
     if not args.client:
@@ -256,13 +259,15 @@ def main(argv=None):
             return 2
         if args.baseline:
             try:
-                base = ab.Baseline(args.baseline).__enter__()
+                base = ab.Baseline(args.baseline).checkout()
             except RuntimeError as e:
                 print(f'--baseline {args.baseline}: {e}', file=sys.stderr)
                 return 2
-            with base:
+            try:
                 print(f'baseline {args.baseline}: {base.commit} in {base.tree}', flush=True)
                 specs, wanted, results, commits = run_servers(args, base.tree, notes)
+            finally:
+                base.remove()
         else:
             specs, wanted, results, commits = run_servers(args, None, notes)
     if not args.no_client:
