@@ -124,6 +124,7 @@ def check_rhc_trees(specs, notes):
         if not spec.rhc:
             continue
         try:
+            ab.precompile(spec.root)
             line = ab.check_imports(spec)
         except (RuntimeError, subprocess.TimeoutExpired) as e:
             notes.append(str(e))
