@@ -256,7 +256,9 @@ def main(argv=None):
     notes, specs, wanted, results, commits = [], {}, [], {}, []
     client_summary, client_meta = {}, {}
     if not args.client:
-        if not wrk.ensure_wrk(args.install):
+        needs_nginx = ('nginx' in args.server_names
+                       or any(SCENARIOS[s].backend for s in args.scenario_names))
+        if not wrk.ensure_tools(args.install, nginx=needs_nginx):
             return 2
         if args.baseline:
             try:

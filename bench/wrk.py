@@ -34,18 +34,21 @@ end
 """
 
 
-def ensure_wrk(install, packages=('wrk', 'nginx-light')):
-    """True when wrk and nginx are there (apt-get installs them with `install`, as root)."""
-    missing = [p for p, tool in zip(packages, ('wrk', 'nginx')) if not shutil.which(tool)]
-    if missing and install and os.geteuid() == 0:
-        print(f'missing: {" ".join(missing)}: apt-get update && apt-get install -y '
-              f'{" ".join(missing)}', flush=True)
+def ensure_tools(install, nginx=True):
+    """True when wrk (and nginx, if needed) are there; with `install`, as root, apt-get
+    installs what is missing."""
+    wanted = {'wrk': 'wrk', **({'nginx': 'nginx-light'} if nginx else {})}
+
+    def missing():
+        return [package for tool, package in wanted.items() if not shutil.which(tool)]
+    if missing() and install and os.geteuid() == 0:
+        print(f'missing: {" ".join(missing())}: apt-get update && apt-get install -y '
+              f'{" ".join(missing())}', flush=True)
         subprocess.run(['apt-get', 'update'], check=False)
-        subprocess.run(['apt-get', 'install', '-y', *missing], check=False)
-        missing = [p for p, tool in zip(packages, ('wrk', 'nginx')) if not shutil.which(tool)]
-    if missing:
-        print(f'{" and ".join(missing)} not installed. Install with:  apt-get install -y '
-              f'{" ".join(missing)}\n(or run this harness as root with --install to have it do '
+        subprocess.run(['apt-get', 'install', '-y', *missing()], check=False)
+    if missing():
+        print(f'{" and ".join(missing())} not installed. Install with:  apt-get install -y '
+              f'{" ".join(missing())}\n(or run this harness as root with --install to have it do '
               'that)', file=sys.stderr)
         return False
     return True
