@@ -224,7 +224,11 @@ def run_case(client, mode, port, duration):
 def run_all(server_name='aiohttp', duration=3.0, repeat=3, notes=None, server_factory=None):
     """({(client, mode): median calls/s}, meta) for every case, interleaved over `repeat`."""
     if server_factory is None:
-        from run import Server as server_factory
+        from harness import Server
+        from lineup import SERVERS
+
+        def server_factory(name):
+            return Server(SERVERS[name])
     notes = notes if notes is not None else []
     server = server_factory(server_name)
     meta = {'server': f'{server_name} ({server.description})', 'duration': duration,

@@ -1,4 +1,15 @@
-"""Handlers of the benchmark's rhc service (bench/servers/rhc_app/service.micro)."""
+"""Handlers of the benchmark's rhc service (bench/servers/rhc_app/service.micro).
+
+GET /quote/ID is a gateway: it asks the backend for the quote and answers
+with its JSON. BENCH_GATEWAY picks how (one entry of FLAVOURS; the harness
+runs each flavour as its own server, see bench/lineup.py).
+"""
+import os
+
+import rhc
+import rhc.micro as micro
+
+BACKEND = rhc.Connection(os.environ.get('CONNECTION_BACKEND_URL', 'http://127.0.0.1:9'))
 
 
 def ping(request):
@@ -11,3 +22,25 @@ def user(request, user_id):
 
 def echo(request):
     return request.body
+
+
+def upload(request):
+    return {'bytes': len(request.body)}
+
+
+def quote_resource(request, quote_id):
+    """request.call on the micro file's CONNECTION backend / RESOURCE quote."""
+    request.call(micro.connection.backend.quote(quote_id))
+
+
+def quote_connection(request, quote_id):
+    """request.call on a plain rhc.Connection."""
+    request.call(BACKEND.get(f'/quote/{quote_id}'))
+
+
+FLAVOURS = {
+    'resource': quote_resource,
+    'connection': quote_connection,
+}
+
+quote = FLAVOURS[os.environ.get('BENCH_GATEWAY', 'resource')]
