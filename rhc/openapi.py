@@ -12,7 +12,8 @@ Choices a reader of the document should know:
 - HEAD is answered for every GET and is not listed; 404 and 405 are not
   listed. Handlers choose their own statuses and content, which rhc cannot
   know, so each operation has a 200 and a `default` response whose content
-  may be anything.
+  may be anything, and a 204 without content (a 204 has no body, so the
+  `default` would be wrong about it).
 - A ROUTE whose regex says more than a template can (alternation, optional
   parts, a prefix match without `$` …) keeps its regex as `x-rhc-pattern` on
   each of its operations.
@@ -24,6 +25,9 @@ Choices a reader of the document should know:
 - An ENUM with `to_upper`/`to_lower` lists the values that pass once folded
   (items already in that case) and says in its description and in
   `x-rhc-fold` that input of any case is folded first.
+- An untyped CONTENT is a string in the query and in a form, but any JSON
+  value in a JSON body: rhc hands it over unchecked, and the document says
+  so (the form then has a schema of its own).
 - A numeric path parameter whose group cannot match `-1` is given
   `minimum: 0` (1 if it cannot match `0` either): the type alone would
   promise negative numbers the route never matches.
@@ -58,6 +62,8 @@ SERVER_ERROR = {'type': 'object', 'required': ['error', 'id'], 'properties': {
     'error': {'type': 'string', 'const': 'internal server error'},
     'id': {'type': 'string', 'description': 'logged beside the traceback'}}}
 ANYTHING = {'*/*': {'schema': {}}}
+# An untyped CONTENT in a JSON body is handed over as it came: any JSON value.
+UNCHECKED = {'description': 'not checked: any JSON value'}
 
 
 def _json_response(description, schema):
@@ -70,6 +76,8 @@ RHC_COMPONENTS = {
     ('schemas', 'rhc.ServerError'): SERVER_ERROR,
     ('responses', 'rhc.Handler'): {
         'description': "The handler's answer; rhc does not know its content.", 'content': ANYTHING},
+    ('responses', 'rhc.NoContent'): {
+        'description': 'When the handler answers 204: no content.'},
     ('responses', 'rhc.Other'): {
         'description': 'Any other status the handler chooses (rhc does not know them).',
         'content': ANYTHING},
@@ -166,7 +174,7 @@ class _Builder:
             op['requestBody'] = self.request_body(method, op['operationId'])
         elif method.contents:
             op['parameters'] = [self.query_parameter(content) for content in method.contents]
-        responses = {'200': self.response('rhc.Handler')}
+        responses = {'200': self.response('rhc.Handler'), '204': self.response('rhc.NoContent')}
         if shape.parameters or method.contents or method.verb in BODY_VERBS:
             responses['400'] = self.response('rhc.BadRequest')
         if auth not in (None, 'none'):
@@ -183,17 +191,26 @@ class _Builder:
         return parameter
 
     def request_body(self, method, operation_id):
-        properties = {content.name: self.content_schema(content) for content in method.contents}
+        """JSON and form bodies; an untyped CONTENT is any JSON value but a string in a form."""
         required = [c.name for c in method.contents if c.is_required and c.default is None]
-        schema = {'type': 'object', 'properties': properties}
-        if required:
-            schema['required'] = required
-        name = self.add_component('schemas', f'{operation_id}.body', schema)
-        ref = {'schema': {'$ref': f'#/components/schemas/{name}'}}
-        return {'required': bool(required), 'content': {JSON: ref, FORM: ref}}
+        schemas = {}
+        for media, untyped in ((JSON, UNCHECKED), (FORM, {'type': 'string'})):
+            properties = {c.name: self.content_schema(c, untyped) for c in method.contents}
+            schemas[media] = {'type': 'object', 'properties': properties}
+            if required:
+                schemas[media]['required'] = required
+        json_name = self.add_component('schemas', f'{operation_id}.body', schemas[JSON])
+        form_name = json_name if schemas[FORM] == schemas[JSON] else \
+            self.add_component('schemas', f'{operation_id}.form', schemas[FORM])
+        return {'required': bool(required), 'content': {
+            media: {'schema': {'$ref': f'#/components/schemas/{name}'}}
+            for media, name in ((JSON, json_name), (FORM, form_name))}}
 
-    def content_schema(self, content):
-        schema = self.value_schema(content.type, content.enum)
+    def content_schema(self, content, untyped=None):
+        if content.type is None and content.enum is None and untyped is not None:
+            schema = dict(untyped)
+        else:
+            schema = self.value_schema(content.type, content.enum)
         if content.default is not None:
             schema['default'] = self.default_value(content)
         return schema

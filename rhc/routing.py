@@ -11,6 +11,8 @@ metrics use the same door). They are matched first, skip AUTH, take no
 arguments, and their handler is an ordinary `handler(request) -> content`,
 so the normal dispatch serves them.
 """
+import re
+
 from micro import MicroError
 
 from rhc.config import to_bool
@@ -20,11 +22,19 @@ from rhc.importer import ImportFromStringError, import_by_path
 METHOD_NOT_ALLOWED = object()
 
 
+# "7.0" is the integer 7, as the JSON number 7.0 is: what a form or query
+# holds when a client wrote an integer-valued number (pydantic agrees).
+_ZERO_FRACTION = re.compile(r'\s*([+-]?\d+)\.0*\s*')
+
+
 def _to_int(value):
     if type(value) is str:      # the common case: a path group or a query value
         try:
             return int(value)
         except ValueError:
+            whole = _ZERO_FRACTION.fullmatch(value)
+            if whole is not None and len(whole.group(1)) < 4300:   # int()'s own digit limit
+                return int(whole.group(1))
             raise ValueError('expected an integer') from None
     if isinstance(value, bool):
         raise ValueError('expected an integer')
