@@ -10,7 +10,8 @@ setup(
     python_requires='>=3.10',
     install_requires=[],
     extras_require={
-        'test': ['pytest', 'pytest-timeout', 'hypothesis', 'h11', 'docutils'],
+        'test': ['pytest', 'pytest-timeout', 'hypothesis', 'h11', 'docutils',
+                 'openapi-spec-validator', 'schemathesis'],
         'bench': ['aiohttp', 'uvicorn', 'httptools', 'uvloop', 'starlette', 'tornado',
                   'flask', 'gunicorn', 'httpx', 'requests'],
     },
