@@ -32,8 +32,8 @@ Choices a reader of the document should know:
   `minimum: 0` (1 if it cannot match `0` either): the type alone would
   promise negative numbers the route never matches.
 """
-import inspect
 import functools
+import inspect
 import re
 from collections import Counter
 
@@ -57,7 +57,8 @@ TYPE_SCHEMAS = {
 ERROR = {'type': 'object', 'properties': {'error': {'type': 'string'}}, 'required': ['error']}
 BAD_REQUEST = {'type': 'object', 'required': ['error'], 'properties': {
     'error': {'type': 'string'},
-    'field': {'type': 'string', 'description': 'the CONTENT name, or the ARG group name (arg1, arg2 … when unnamed)'}}}
+    'field': {'type': 'string',
+              'description': 'the CONTENT name, or the ARG group name (arg1, arg2 … unnamed)'}}}
 SERVER_ERROR = {'type': 'object', 'required': ['error', 'id'], 'properties': {
     'error': {'type': 'string', 'const': 'internal server error'},
     'id': {'type': 'string', 'description': 'logged beside the traceback'}}}
@@ -67,7 +68,8 @@ UNCHECKED = {'description': 'not checked: any JSON value'}
 
 
 def _json_response(description, schema):
-    return {'description': description, 'content': {JSON: {'schema': {'$ref': f'#/components/schemas/{schema}'}}}}
+    return {'description': description,
+            'content': {JSON: {'schema': {'$ref': f'#/components/schemas/{schema}'}}}}
 
 
 RHC_COMPONENTS = {
@@ -82,14 +84,14 @@ RHC_COMPONENTS = {
         'description': 'Any other status the handler chooses (rhc does not know them).',
         'content': ANYTHING},
     ('responses', 'rhc.BadRequest'): _json_response(
-        'A path value, query value or body field failed its check, or the body is not a JSON object.',
+        'A path value, query value or body field failed its check, or the body is not '
+        'a JSON object.',
         'rhc.BadRequest'),
-    ('responses', 'rhc.Unauthorized'): _json_response('The AUTH check refused the request.', 'rhc.Error'),
+    ('responses', 'rhc.Unauthorized'): _json_response('The AUTH check refused the request.',
+                                                      'rhc.Error'),
     ('responses', 'rhc.ServerError'): _json_response(
         'The handler failed; the id is logged with the traceback.', 'rhc.ServerError'),
 }
-RESPONSE_DEPENDS = {'rhc.BadRequest': 'rhc.BadRequest', 'rhc.Unauthorized': 'rhc.Error',
-                    'rhc.ServerError': 'rhc.ServerError'}
 
 
 def document(server, enums, handlers=None, openapi=None):
@@ -138,7 +140,8 @@ class _Builder:
                       for verb, method in route.methods.items()}
         key = _same_template(paths, shape.path)
         if key is None:
-            paths[shape.path] = {'parameters': parameters, **operations} if parameters else operations
+            paths[shape.path] = {'parameters': parameters, **operations} if parameters \
+                else operations
             return
         item = paths[key]
         if key == shape.path and item.get('parameters', []) == parameters \
@@ -243,12 +246,16 @@ class _Builder:
         return self.enum_names[enum_name]
 
     def response(self, name):
-        if ('responses', name) not in self.components:
-            depends = RESPONSE_DEPENDS.get(name)
-            if depends:
-                self.components.setdefault(('schemas', depends), RHC_COMPONENTS[('schemas', depends)])
-            self.components[('responses', name)] = RHC_COMPONENTS[('responses', name)]
-        return {'$ref': f'#/components/responses/{name}'}
+        return self.rhc_ref('responses', name)
+
+    def rhc_ref(self, section, name):
+        """A $ref to one of rhc's own components, added (with those it refers to) on first use."""
+        key = (section, name)
+        if key not in self.components:
+            self.components[key] = RHC_COMPONENTS[key]
+            for ref in _refs(RHC_COMPONENTS[key]):
+                self.rhc_ref(*ref.split('/')[2:])
+        return {'$ref': f'#/components/{section}/{name}'}
 
     def add_component(self, section, wanted, value):
         """Store `value` under a free, valid name like `wanted`; return that name."""
@@ -283,7 +290,9 @@ def operation_ids(server):
     uses = Counter(method.handler for method in methods)
     ids, taken = {}, set()
     for method in methods:
-        base = method.handler if uses[method.handler] == 1 else f'{method.handler}_{method.verb.lower()}'
+        base = method.handler
+        if uses[method.handler] > 1:
+            base += '_' + method.verb.lower()
         name, n = base, 2
         while name in taken:
             name, n = f'{base}_{n}', n + 1
@@ -304,6 +313,15 @@ def _docstring(handler):
     if rest.strip():
         out['description'] = rest.strip()
     return out
+
+
+def _refs(value):
+    """Every `$ref` inside `value`."""
+    if isinstance(value, dict):
+        if '$ref' in value:
+            yield value['$ref']
+        for inner in value.values():
+            yield from _refs(inner)
 
 
 def _same_template(paths, path):

@@ -7,10 +7,10 @@ percent-encoded where a URL needs it); a leading `^` and a trailing `$` go.
 
 Much a regex can say has no template: alternation, optional or repeated
 parts, character classes in literal text, lookarounds, a missing `$` (a
-prefix match). For those `template` still gives its best guess, a path the
-route matches (first alternative, fewest repetitions, one sample character
-for a class) and says it is not `exact`, so the caller can keep the regex
-beside it. It never raises: a pattern it cannot read gives `/`, not exact.
+prefix match). For those `template` still gives its best guess, most often a
+path the route matches (first alternative, fewest repetitions, one sample
+character for a class), and says it is not `exact`, so the caller can keep
+the regex beside it. It never raises: a pattern it cannot read gives `/`.
 """
 import re
 import unicodedata
