@@ -79,6 +79,19 @@ def auth(value, name):
     return 'none' if value.lower() == 'none' else dotted(value, name)
 
 
+def url_path(value, name):
+    """An exact request path the framework answers itself (OPENAPI, its docs)."""
+    if not value.startswith('/'):
+        raise ValueError(f"{name} must start with '/': '{value}'")
+    if '?' in value:
+        raise ValueError(f"{name} must not hold a query string: '{value}'")
+    return value
+
+
+def optional_path(value, name):
+    return None if value.lower() == 'none' else url_path(value, name)
+
+
 def kind(value, name):
     if value not in TYPES and not DOTTED.fullmatch(value):
         raise ValueError(f"unknown type '{value}'")
@@ -137,7 +150,9 @@ DIRECTIVES = {d.name: d for d in [
     # directive    attaches to            opens         parameters, in positional order
     D('IMPORT',    TOP,                   None,         need('source')),
     D('SERVER',    TOP,                   'SERVER',     need('name'), need('port', port)),
-    D('OPENAPI',   ('SERVER',),           None,         need('path')),
+    D('OPENAPI',   ('SERVER',),           None,         need('path', url_path), opt('title'),
+                                                        opt('version', text, '0.1.0'),
+                                                        opt('docs', optional_path)),
     D('ROUTE',     ('SERVER',),           'ROUTE',      need('pattern')),
     D('ARG',       ('ROUTE',),            None,         opt('type', kind), opt('enum')),
     D('SILENT',    ('ROUTE',),            None,         opt('flag', B, True)),

@@ -64,12 +64,21 @@ class Route(Node):
 
 
 @dataclass
+class OpenAPI(Node):
+    """Where a server serves its OpenAPI document and, with `docs`, a page to try it."""
+    path: str
+    title: str                     # the server's name unless OPENAPI says otherwise
+    version: str = '0.1.0'
+    docs: str | None = None
+
+
+@dataclass
 class Server(Node):
     name: str
     port: int
     routes: list = field(default_factory=list)
     auth: str | None = None        # dotted path or None
-    openapi: str | None = None     # path the OpenAPI document is served at
+    openapi: OpenAPI | None = None
 
 
 @dataclass

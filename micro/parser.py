@@ -118,8 +118,11 @@ def _server(parser, _, values, where):
 
 def _openapi(parser, server, values, where):
     if server.openapi is not None:
-        raise error(where, 'duplicate OPENAPI')
-    server.openapi = values['path']
+        raise error(where, f'duplicate OPENAPI (first at {server.openapi.where})')
+    if values['docs'] == values['path']:
+        raise error(where, f"OPENAPI docs is the document's own path: '{values['path']}'")
+    title = values['title'] or server.name
+    server.openapi = model.OpenAPI(**{**values, 'title': title}, **where.fields())
 
 
 def _route(parser, server, values, where):

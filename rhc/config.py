@@ -10,6 +10,7 @@ import re
 from micro import MicroError
 
 from rhc import limits
+from rhc.apidocs import SWAGGER_UI, ui_base
 from rhc.importer import ImportFromStringError, import_by_path
 
 TRUE = {'true', 'yes', '1', 'on'}
@@ -170,6 +171,8 @@ def define_service_settings(settings, service):
             ('ssl.certfile', to_optional_str, None),
             ('ssl.keyfile', to_optional_str, None),
         ] + limits.settings()
+        if server.openapi is not None:
+            entries.append(('openapi.ui_url', ui_base, SWAGGER_UI))
         for suffix, validate, default in entries:
             key = prefix + suffix
             settings.define(key, default, validate, env_name(key), f'default ({server.where})')

@@ -1,5 +1,6 @@
 """`python -m rhc.launch service.micro`: check, inspect, or serve a micro service."""
 import argparse
+import json
 import logging
 import os
 import signal
@@ -35,7 +36,8 @@ def parse_args(argv):
     parser.add_argument('--config-only', action='store_true',
                         help='print every setting with its value and where it came from, exit')
     parser.add_argument('--openapi', action='store_true',
-                        help='print the OpenAPI 3.1 document of the service, exit')
+                        help='print the OpenAPI 3.1 document of the first server with an '
+                             'OPENAPI line (else of the first server), exit')
     parser.add_argument('--log-level', default='INFO', metavar='LEVEL',
                         help='DEBUG, INFO (default: one line per request), WARNING, ERROR')
     parser.add_argument('--no-access-log', action='store_true',
@@ -69,6 +71,14 @@ def check_report(service):
             lines.append(f"  {resource.name}: {resource.method} {resource.path}"
                          + (f"  ({', '.join(params)})" if params else ''))
     return '\n'.join(lines)
+
+
+def described_server(model):
+    """The server `--openapi` describes: the first with OPENAPI, else the first."""
+    if not model.servers:
+        raise MicroError(model.source, 0, '--openapi: no SERVER to describe')
+    return next((name for name, server in model.servers.items() if server.openapi),
+                next(iter(model.servers)))
 
 
 def config_report(settings):
@@ -125,8 +135,6 @@ def main(argv=None):
         if args.config_only:
             print(config_report(load_settings(model, args.config)))
             return EXIT_OK
-        if args.openapi:
-            raise MicroError(args.source, 0, '--openapi is not available yet')
         if args.workers != 1:
             raise MicroError(args.source, 0, '--workers is not available yet')
         service = Service(model, get_loop(), config_file=args.config,
@@ -134,6 +142,9 @@ def main(argv=None):
         registry.current().publish(service)
         if args.check:
             print(check_report(service))
+            return EXIT_OK
+        if args.openapi:
+            print(json.dumps(service.openapi_document(described_server(model)), indent=2))
             return EXIT_OK
         service.listen()
     except MicroError as e:

@@ -4,7 +4,15 @@ Everything a request needs is resolved once at load time: handlers and
 validators imported, coercions built, `Allow` headers joined. Matching has
 three outcomes, as in starlette: no route (404), a route for the path but
 not the method (405 with `Allow`), or a full match.
+
+Besides the user's ROUTEs a router holds *built-in* routes: exact paths the
+framework itself answers (the OpenAPI document and its docs page; probes and
+metrics use the same door). They are matched first, skip AUTH, take no
+arguments, and their handler is an ordinary `handler(request) -> content`,
+so the normal dispatch serves them.
 """
+import re
+
 from micro import MicroError
 
 from rhc.config import to_bool
@@ -14,11 +22,19 @@ from rhc.importer import resolve
 METHOD_NOT_ALLOWED = object()
 
 
+# "7.0" is the integer 7, as the JSON number 7.0 is: what a form or query
+# holds when a client wrote an integer-valued number (pydantic agrees).
+_ZERO_FRACTION = re.compile(r'\s*([+-]?\d+)\.0*\s*')
+
+
 def _to_int(value):
     if type(value) is str:      # the common case: a path group or a query value
         try:
             return int(value)
         except ValueError:
+            whole = _ZERO_FRACTION.fullmatch(value)
+            if whole is not None and len(whole.group(1)) < 4300:   # int()'s own digit limit
+                return int(whole.group(1))
             raise ValueError('expected an integer') from None
     if isinstance(value, bool):
         raise ValueError('expected an integer')
@@ -159,14 +175,62 @@ class Route:
         return values
 
 
+class BuiltinEndpoint:
+    """What dispatch needs of an endpoint, for a handler the framework provides."""
+    __slots__ = ('verb', 'path', 'handler', 'fields', 'auth', 'silent')
+
+    def __init__(self, verb, name, handler, silent):
+        self.verb = verb
+        self.path = name            # how logs name the handler
+        self.handler = handler
+        self.fields = ()
+        self.auth = None
+        self.silent = silent
+
+
+class BuiltinRoute:
+    """One exact path the framework answers itself, for GET (and so HEAD) by default."""
+    __slots__ = ('pattern', 'name', 'endpoints', 'allow')
+
+    def __init__(self, path, handler, name, silent=False, methods=('GET',)):
+        self.pattern = path
+        self.name = name
+        self.endpoints = {verb: BuiltinEndpoint(verb, name, handler, silent) for verb in methods}
+        if 'GET' in self.endpoints:
+            self.endpoints.setdefault('HEAD', self.endpoints['GET'])
+        self.allow = ', '.join(sorted(self.endpoints))
+
+    def coerce_args(self, groups):
+        return groups
+
+
 class Router:
-    """The routes of one server, tried in file order."""
+    """The routes of one server: built-in paths first, then ROUTEs in file order."""
 
     def __init__(self, server, enums):
         self.routes = [Route(route, server.auth, enums) for route in server.routes]
+        self.builtins = {}      # exact path -> BuiltinRoute
+
+    def add_builtin(self, path, handler, name, silent=False, methods=('GET',)):
+        """Answer `path` with `handler(request)` before any ROUTE; `name` says what it is.
+
+        Returns the ROUTE patterns this path hides. A path already built in is a
+        ValueError naming what serves it.
+        """
+        if path in self.builtins:
+            raise ValueError(f"'{path}' is already served by {self.builtins[path].name}")
+        self.builtins[path] = BuiltinRoute(path, handler, name, silent, methods)
+        return [route.pattern for route in self.routes if route.match(path)]
 
     def match(self, method, path):
         """(endpoint, route, groups), or (METHOD_NOT_ALLOWED, allow, None), or None."""
+        if self.builtins:
+            builtin = self.builtins.get(path)
+            if builtin is not None:
+                endpoint = builtin.endpoints.get(method)
+                if endpoint is None:
+                    return METHOD_NOT_ALLOWED, builtin.allow, None
+                return endpoint, builtin, ()
         allow = None
         for route in self.routes:
             m = route.match(path)

@@ -9,6 +9,7 @@ import types
 
 from micro import MicroError
 
+from rhc import apidocs, openapi
 from rhc.config import load_settings
 from rhc.resources import MicroConnection
 from rhc.importer import resolve
@@ -44,6 +45,10 @@ class Service:
         self.settings = load_settings(model, config_file, environ)
         self.config = settings_namespace(self.settings, model)
         self.routers = {name: Router(server, model.enums) for name, server in model.servers.items()}
+        self.documents = {}     # server name -> its OpenAPI document, built once
+        for name, server in model.servers.items():
+            if server.openapi is not None:
+                self._serve_openapi(name, server)
         self.connections = {name: MicroConnection(connection, self.settings, loop)
                             for name, connection in model.connections.items()}
         self.setups = [resolve(s.handler, s) for s in model.setups]
@@ -51,6 +56,26 @@ class Service:
         self.log_requests = log_requests
         self.reuse_port = reuse_port
         self.servers = {}
+
+    def openapi_document(self, name):
+        """The OpenAPI document (a dict) of server `name`, with or without OPENAPI."""
+        if name not in self.documents:
+            handlers = {endpoint.path: endpoint.handler for route in self.routers[name].routes
+                        for endpoint in route.endpoints.values()}
+            server = self.model.servers[name]
+            self.documents[name] = openapi.document(server, self.model.enums, handlers)
+        return self.documents[name]
+
+    def _serve_openapi(self, name, server):
+        node = server.openapi
+        try:
+            hidden = apidocs.install(self.routers[name], node, self.openapi_document(name),
+                                     self.settings[f'server.{name}.openapi.ui_url'])
+        except ValueError as e:
+            raise MicroError(node.source, node.line, str(e)) from None
+        for pattern in hidden:
+            log.warning('%s: ROUTE %s is hidden where it matches the OPENAPI paths',
+                        node.where, pattern)
 
     def listen(self):
         """Bind every active server; an error names the SERVER line."""

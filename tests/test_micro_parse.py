@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 import micro
-from micro.model import (Arg, Config, Connection, Content, Enum, Header, Method, Optional,
-                         Required, Resource, Route, Setup, Teardown)
+from micro.model import (Arg, Config, Connection, Content, Enum, Header, Method, OpenAPI,
+                         Optional, Required, Resource, Route, Setup, Teardown)
 
 FILES = Path(__file__).parent / 'micro_files'
 SEED = ['SERVER useless 12345', 'ROUTE /test/ping$', 'GET __main__.ping']
@@ -140,6 +140,16 @@ def test_port_zero_may_repeat():
     assert len(micro.parse(['SERVER a 0', 'SERVER b 0']).servers) == 2
 
 
+def test_openapi_fields_and_defaults():
+    service = micro.parse(['SERVER a 0', 'OPENAPI /openapi.json', 'SERVER b 0',
+                           'OPENAPI /api.json title=Quotes version=2.1 docs=/docs',
+                           'SERVER c 0', 'OPENAPI /c.json docs=None'])
+    a, b, c = (server.openapi for server in service.servers.values())
+    assert a == OpenAPI('/openapi.json', 'a', '0.1.0', None, line=2)
+    assert b == OpenAPI('/api.json', 'Quotes', '2.1', '/docs', line=4)
+    assert (c.docs, c.where) == (None, '<lines>:6')
+
+
 def test_config_default_checked_against_builtin_validate():
     service = micro.parse(['CONFIG a 1.5 float', 'CONFIG b yes bool', 'CONFIG c x m.check'])
     assert [c.default for c in service.configs.values()] == ['1.5', 'yes', 'x']
@@ -171,7 +181,7 @@ def test_everything():
 
     api = service.servers['api']
     assert (api.name, api.port, api.auth, api.openapi) == (
-        'api', 12345, 'myapp.auth.check', '/openapi.json')
+        'api', 12345, 'myapp.auth.check', OpenAPI('/openapi.json', 'api', **at(14)))
     assert api.where == f'{top}:12'
     users, health, quiet = api.routes
     pattern = r'/users/(\d+)/(\d+)/([\d.]+)/(\w+)/(\w+)/(\w+)/(\w+)$'

@@ -2,6 +2,13 @@
 from rhc.micro import connection
 
 
+def text(value):
+    """CONTENT type: a quote is text; a JSON number or null is a 400 here, not a 500 later."""
+    if not isinstance(value, str):
+        raise ValueError('expected a string')
+    return value
+
+
 def quote(request, quote_id):
     # request.call runs the call on the loop and answers when it completes.
     request.call(connection.quotes.read(quote_id), on_success=shout, on_error=upstream_failed)
