@@ -27,7 +27,8 @@ def import_by_path(path):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as e:
-            if e.name is not None and not name.startswith(e.name) and not e.name.startswith(name):
+            missing_itself = e.name is None or name == e.name or name.startswith(e.name + '.')
+            if not missing_itself:
                 # The module exists but something it imports does not.
                 raise ImportFromStringError(f"cannot import '{path}': {e}") from None
             continue

@@ -73,7 +73,7 @@ class Request:
                  'is_responded', 'status', 'version', 'bytes_in', '__dict__')
 
     def __init__(self, method, path, query_string, headers, body, conn_id,
-                 request_id, peer, keep_alive, started, send):
+                 request_id, peer, keep_alive, started, send, version='HTTP/1.1', bytes_in=None):
         self.method = method
         self.path = path
         self.query_string = query_string
@@ -89,8 +89,8 @@ class Request:
         self.is_delayed = False
         self.is_responded = False
         self.status = None
-        self.version = 'HTTP/1.1'
-        self.bytes_in = len(body)
+        self.version = version
+        self.bytes_in = len(body) if bytes_in is None else bytes_in   # what it took on the wire
 
     @property
     def query(self):

@@ -14,7 +14,7 @@ import re
 import urllib.parse
 
 from rhc import dispatch, http
-from rhc.http import writer
+from rhc.http.writer import Clock, field_lines, response_head
 from rhc.limits import Limits
 from rhc.logtext import loggable
 from rhc.request import Request, render
@@ -52,13 +52,14 @@ def request_id_for(headers):
 class HTTPProtocol:
     """One accepted connection: read, parse, dispatch, write, in order."""
 
-    __slots__ = ('server', 'loop', 'transport', 'parser', 'id', 'peer', 'current', 'checked',
-                 'closing', 'processing', 'paused', 'out', 'bytes_in', 'consumed', 'started',
-                 'last_active', 'timer')
+    __slots__ = ('server', 'loop', 'clock', 'transport', 'parser', 'id', 'peer', 'current',
+                 'checked', 'closing', 'processing', 'paused', 'out', 'bytes_in', 'consumed',
+                 'started', 'last_active', 'timer', 'watch_idle')
 
     def __init__(self, server, conn_id, peer):
         self.server = server
         self.loop = server.loop
+        self.clock = server.loop.time
         self.transport = None
         limits = server.limits
         self.parser = http.RequestParser(limits.max_request_line, limits.max_header,
@@ -76,6 +77,9 @@ class HTTPProtocol:
         self.started = None         # when the request being received began
         self.last_active = 0.0
         self.timer = None
+        # The timer is armed for the header timeout first; after an answer, the
+        # idle deadline is later, unless idle_timeout is the shorter of the two.
+        self.watch_idle = limits.idle_timeout < limits.header_timeout
 
     # -- what the transport calls ---------------------------------------------
 
@@ -83,13 +87,13 @@ class HTTPProtocol:
         self.transport = transport
         # A new connection owes us the head of its first request: the header
         # timeout applies from the start, so connecting and saying nothing is cut off.
-        self.last_active = self.started = self.loop.time()
+        self.last_active = self.started = self.clock()
         self.timer = self.loop.call_later(self.server.limits.header_timeout, self._check_timeout)
 
     def data_received(self, data):
         if self.closing:
             return      # answering an error or closing: what follows is not read
-        self.last_active = now = self.loop.time()
+        self.last_active = now = self.clock()
         if self.started is None:
             self.started = now
         self.bytes_in += len(data)
@@ -143,40 +147,43 @@ class HTTPProtocol:
             self.processing = False
         self._flush()
         if self.current is None:
-            self._watch()
+            if self.started is not None or self.watch_idle:
+                self._watch()
         elif parser.buffered > MAX_PIPELINE_BUFFER:
             self.transport.pause_reading()
 
     def _dispatch(self, raw):
+        parser = self.parser
         started = self.started or self.last_active
-        self.started = self.loop.time() if self.parser.in_progress else None
-        request = self._request(raw, started)
+        self.started = self.clock() if parser.in_progress else None
         # What this request took on the wire (head and body): all bytes read,
         # less what the parser still holds, less the requests before it.
-        consumed = self.bytes_in - self.parser.buffered
-        request.bytes_in = consumed - self.consumed
+        consumed = self.bytes_in - parser.buffered
+        request = self._request(raw, started, consumed - self.consumed)
         self.consumed = consumed
         self.current = request
-        match = self._route(request)
+        match = self._route(request, raw)
         if match is not None:
             endpoint, route, groups = match
-            checked, self.checked = self.checked is raw, None
-            dispatch.run_endpoint(request, endpoint, route, groups, check_auth=not checked)
+            if self.checked is None:
+                dispatch.run_endpoint(request, endpoint, route, groups)
+            else:       # AUTH ran before the body came (Expect: 100-continue)
+                checked, self.checked = self.checked is raw, None
+                dispatch.run_endpoint(request, endpoint, route, groups, not checked)
 
-    def _request(self, raw, started):
+    def _request(self, raw, started, size=0):
         path = raw.path
         if '%' in path:
             path = urllib.parse.unquote(path)
-        request = Request(raw.method, path, raw.query_string, raw.headers, raw.body,
-                          self.id, request_id_for(raw.headers), self.peer,
-                          raw.keep_alive, started, self.send)
-        request.version = raw.version
-        return request
+        return Request(raw.method, path, raw.query_string, raw.headers, raw.body, self.id,
+                       request_id_for(raw.headers), self.peer, raw.keep_alive, started,
+                       self.send, raw.version, size)
 
-    def _route(self, request):
+    def _route(self, request, raw):
         """(endpoint, route, groups) for `request`, or None once it is answered."""
         path = request.path
-        if _CONTROL.search(path) is not None:
+        # The request line holds no control character: only decoding can make one.
+        if '%' in raw.path and _CONTROL.search(path) is not None:
             request.respond(400, {'error': 'control character in path'})
             return None
         match = self.server.router.match(request.method, path)
@@ -200,7 +207,7 @@ class HTTPProtocol:
         request = self._request(raw, self.started or self.last_active)
         request.keep_alive = False
         self.current = request
-        match = self._route(request)
+        match = self._route(request, raw)
         if match is not None and dispatch.authorized(request, match[0]):
             self.current = None
             self.checked = raw
@@ -213,8 +220,8 @@ class HTTPProtocol:
         self.closing = True
         body, content_type = render({'error': error.message})
         fields = b'Date: %s\r\nX-Request-Id: %s\r\nConnection: close\r\n' % (
-            writer.Clock.date(), request_id_for({}).encode())
-        self.out += writer.response_head(error.status, content_type, len(body), fields) + body
+            Clock.date(), request_id_for({}).encode())
+        self.out += response_head(error.status, content_type, len(body), fields) + body
         log.info('conn=%s rejected: %s %s', self.id, error.status, loggable(error.message))
 
     # -- answers -----------------------------------------------------------------
@@ -223,9 +230,6 @@ class HTTPProtocol:
         """The `respond` of this connection's requests: write the answer, then go on."""
         if request is self.current:
             self.current = None
-        transport = self.transport
-        if transport.is_closing():
-            return      # the client is gone: nothing to write to
         keep_alive = request.keep_alive and not self.closing and not self.server.stopping
         try:
             head = self._head(request, status, body, content_type, headers, reason, keep_alive)
@@ -238,20 +242,22 @@ class HTTPProtocol:
             head = self._head(request, status, body, content_type, None, None, keep_alive)
         out = self.out
         out += head
-        if request.method != 'HEAD' and writer.has_body(status):
+        if body and request.method != 'HEAD' and 200 <= status != 204 and status != 304:
             out += body     # HEAD: GET's headers, Content-Length included, but no body
         else:
             body = b''
         if not keep_alive:
             self.closing = True
-        self.last_active = now = self.loop.time()
+        if not self.processing:
+            self.last_active = self.clock()     # a delayed answer; else it is fresh
         server = self.server
         if server.log_requests and not (request.endpoint and request.endpoint.silent
                                         and status < 400):
             if access_log.isEnabledFor(logging.INFO):
                 access_log.info('conn=%s request_id=%s %s %s %s %.2fms in=%d out=%d',
                                 self.id, request.request_id, request.method,
-                                loggable(request.path), status, (now - request.started) * 1000,
+                                loggable(request.path), status,
+                                (self.clock() - request.started) * 1000,
                                 request.bytes_in, len(head) + len(body))
         if not self.processing:
             # A delayed answer: send it now, then serve what was pipelined behind it.
@@ -262,7 +268,7 @@ class HTTPProtocol:
     def _head(self, request, status, body, content_type, headers, reason, keep_alive):
         extra = b''
         if headers:
-            given, extra = writer.field_lines(headers)
+            given, extra = field_lines(headers)
             if given is not None:
                 content_type = given
         if not keep_alive:
@@ -270,8 +276,8 @@ class HTTPProtocol:
         elif request.version == 'HTTP/1.0':
             extra += b'Connection: keep-alive\r\n'
         fields = b'Date: %s\r\nX-Request-Id: %s\r\n%s' % (
-            writer.Clock.date(), request.request_id.encode('latin-1'), extra)
-        return writer.response_head(status, content_type, len(body), fields, reason)
+            Clock.date(), request.request_id.encode('latin-1'), extra)
+        return response_head(status, content_type, len(body), fields, reason)
 
     def _flush(self):
         out = self.out
@@ -302,7 +308,7 @@ class HTTPProtocol:
                 and not self.transport.is_closing():
             if timer is not None:
                 timer.cancel()
-            self.timer = self.loop.call_later(max(0.0, due - self.loop.time()),
+            self.timer = self.loop.call_later(max(0.0, due - self.clock()),
                                               self._check_timeout)
 
     def _due(self):
@@ -321,7 +327,7 @@ class HTTPProtocol:
         self.timer = None
         if self.transport.is_closing():
             return
-        now = self.loop.time()
+        now = self.clock()
         due, why = self._due()
         if due is None:
             due = now + self.server.limits.header_timeout    # look again later

@@ -48,6 +48,7 @@ class TLSTransport(Transport):
     """A Transport over an `ssl` socket: handshake, then reads and writes as usual."""
 
     __slots__ = ('_handshaking',)
+    _WAIT = _WAIT
 
     def __init__(self, loop, sock, protocol, peer=None):
         super().__init__(loop, sock, protocol, peer)
@@ -103,11 +104,15 @@ class TLSTransport(Transport):
         except ssl.SSLZeroReturnError:
             return b''
 
-    def send(self, data):
+    def _read_ready(self):
         try:
-            return self.sock.send(data)
-        except _WAIT:
-            return 0
+            data = self.recv()
+        except OSError as exc:
+            return self._finish(exc)
+        if data:
+            self.protocol.data_received(data)
+        elif data is not None:
+            self._eof()
 
     def close(self, linger=0.0):
         # A TLS stream cannot be half-closed and drained like TCP: flush, then close.

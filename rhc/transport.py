@@ -39,6 +39,8 @@ _AGAIN = (BlockingIOError, InterruptedError)
 class Transport:
     """One connected socket: reads go to the protocol, writes are buffered and flow-controlled."""
 
+    _WAIT = _AGAIN      # what a non-blocking call raises when it must wait (TLS adds its own)
+
     __slots__ = ('loop', 'sock', 'protocol', 'peer', 'high_water', 'low_water', 'progressed',
                  '_buffer', '_closing', '_closed', '_reading', '_writing_paused', '_linger',
                  '_linger_timer')
@@ -76,13 +78,16 @@ class Transport:
             return None
 
     def _read_ready(self):
+        # The hot path: one recv, straight to the protocol (TLS reads through recv()).
         try:
-            data = self.recv()
+            data = self.sock.recv(RECV_SIZE)
+        except _AGAIN:
+            return
         except OSError as exc:
             return self._finish(exc)
         if data:
             self.protocol.data_received(data)
-        elif data is not None:
+        else:
             self._eof()
 
     def _eof(self):
@@ -103,20 +108,15 @@ class Transport:
 
     # -- writing ------------------------------------------------------------
 
-    def send(self, data):
-        """Bytes the socket took now (0 if none); OSError when broken."""
-        try:
-            return self.sock.send(data)
-        except _AGAIN:
-            return 0
-
     def write(self, data):
         """Send `data`, buffering what the socket does not take now. Ignored once closing."""
         if self._closing or not data:
             return
         if not self._buffer:
             try:
-                sent = self.send(data)
+                sent = self.sock.send(data)
+            except self._WAIT:
+                sent = 0
             except OSError as exc:
                 return self._finish(exc)
             if sent == len(data):
@@ -132,7 +132,9 @@ class Transport:
     def _write_ready(self):
         buffer = self._buffer
         try:
-            sent = self.send(buffer)
+            sent = self.sock.send(buffer)
+        except self._WAIT:
+            sent = 0
         except OSError as exc:
             return self._finish(exc)
         if sent:

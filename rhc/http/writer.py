@@ -68,21 +68,21 @@ def status_line(status, reason=None, version='HTTP/1.1'):
 
 
 def _prefix(status, content_type, reason, chunked):
-    """The cached start of a head: up to the Content-Length value, or past the framing."""
-    key = (status, content_type, reason, chunked)
-    head = _heads.get(key)
-    if head is None:
-        if reason is not None:
-            check_text('reason', reason)
-        head = status_line(status, reason)
-        if has_body(status):
-            if content_type:
-                check_text('Content-Type', content_type)
-                head += b'Content-Type: ' + content_type.encode('latin-1') + b'\r\n'
-            head += b'Transfer-Encoding: chunked\r\n' if chunked else b'Content-Length: '
-        if len(_heads) < _MAX_HEADS:
-            _heads[key] = head
-    return head
+    """(the start of a head, whether a body follows): up to the Content-Length
+    value, or past the framing; cached per (status, type, reason, framing)."""
+    if reason is not None:
+        check_text('reason', reason)
+    head = status_line(status, reason)
+    body = has_body(status)
+    if body:
+        if content_type:
+            check_text('Content-Type', content_type)
+            head += b'Content-Type: ' + content_type.encode('latin-1') + b'\r\n'
+        head += b'Transfer-Encoding: chunked\r\n' if chunked else b'Content-Length: '
+    entry = head, body
+    if len(_heads) < _MAX_HEADS:
+        _heads[status, content_type, reason, chunked] = entry
+    return entry
 
 
 def response_head(status, content_type=None, length=0, fields=b'', reason=None):
@@ -92,11 +92,14 @@ def response_head(status, content_type=None, length=0, fields=b'', reason=None):
     or until close (an HTTP/1.0 peer: pass `fields` with `Connection: close`).
     A status without a body (1xx, 204, 304) gets no Content-Type and no framing.
     """
-    if length is CHUNKED:
-        return b'%s%s\r\n' % (_prefix(status, content_type, reason, True), fields)
-    if has_body(status):
-        return b'%s%d\r\n%s\r\n' % (_prefix(status, content_type, reason, False), length, fields)
-    return b'%s%s\r\n' % (_prefix(status, None, reason, False), fields)
+    chunked = length is CHUNKED
+    entry = _heads.get((status, content_type, reason, chunked))
+    if entry is None:
+        entry = _prefix(status, content_type, reason, chunked)
+    head, body = entry
+    if body and not chunked:
+        return b'%s%d\r\n%s\r\n' % (head, length, fields)
+    return b'%s%s\r\n' % (head, fields)
 
 
 def chunk(data):
