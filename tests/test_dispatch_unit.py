@@ -134,7 +134,8 @@ def test_http_error_is_its_status_and_error_document(handler, status, document, 
 
 
 def test_any_other_exception_is_500_with_an_id_that_is_logged(caplog):
-    record = assert_internal_error(answer('handlers.boom'), caplog, 'handler handlers.boom failed: ')
+    record = assert_internal_error(answer('handlers.boom'), caplog,
+                                   'handler handlers.boom failed: ')
     assert repr(record.exc_info[1]) == "RuntimeError('kaboom')"
 
 
