@@ -1,9 +1,9 @@
 """The sans-IO HTTP parsers and serializers, fed whole, byte by byte and at random splits."""
-import random
 import re
 
 import pytest
 
+from http_support import deliveries, feed, random_points
 from rhc.http import (
     Headers, ProtocolError, RequestParser, ResponseParser,
     request_bytes, response_head,
@@ -23,13 +23,7 @@ def short_id(value):
 
 def _splits(data):
     """Ways to deliver data: whole, one byte at a time, and a few random cuttings."""
-    yield [data]
-    yield [data[i:i + 1] for i in range(len(data))]
-    for seed in SPLIT_SEEDS:
-        rng = random.Random(seed)
-        cuts = sorted(rng.sample(range(1, len(data)), min(len(data) - 1, 4))) if len(data) > 1 else []
-        bounds = [0, *cuts, len(data)]
-        yield [data[a:b] for a, b in zip(bounds, bounds[1:])]
+    return deliveries(data, [random_points(data, seed) for seed in SPLIT_SEEDS])
 
 
 def _request_tuple(r):
@@ -41,24 +35,11 @@ def _response_tuple(r):
     return (r.status, r.reason, r.version, dict(r.headers), r.body, r.keep_alive)
 
 
-def _drive_requests(pieces, **limits):
-    parser = RequestParser(**limits)
-    out = []
-    try:
-        for piece in pieces:
-            parser.feed(piece)
-            while (request := parser.next_request()) is not None:
-                out.append(request)
-    except ProtocolError as e:
-        return out, e, parser
-    return out, None, parser
-
-
 def parse_requests(data, **limits):
     """Every request in data; the same whichever way data is split."""
     results = []
     for pieces in _splits(data):
-        requests, error, parser = _drive_requests(pieces, **limits)
+        requests, error, parser = feed(RequestParser(**limits), pieces)
         assert error is None, f'{error!r} with {len(pieces)} pieces'
         assert parser.buffered == 0 and not parser.in_progress
         results.append([_request_tuple(r) for r in requests])
@@ -76,7 +57,7 @@ def request_error(data, **limits):
     """The ProtocolError data provokes; the same whichever way data is split."""
     errors = []
     for pieces in _splits(data):
-        _, error, parser = _drive_requests(pieces, **limits)
+        _, error, parser = feed(RequestParser(**limits), pieces)
         assert error is not None, f'no error with {len(pieces)} pieces'
         errors.append((error.status, error.message))
         with pytest.raises(ProtocolError) as again:      # the parser stays dead
@@ -86,29 +67,17 @@ def request_error(data, **limits):
     return error
 
 
-def _drive_responses(pieces, methods=('GET',), eof=False, **limits):
+def _response_parser(methods, **limits):
     parser = ResponseParser(**limits)
     for method in methods:
         parser.expect(method)
-    out = []
-    try:
-        for piece in pieces:
-            parser.feed(piece)
-            while (response := parser.next_response()) is not None:
-                out.append(response)
-        if eof:
-            parser.feed_eof()
-            while (response := parser.next_response()) is not None:
-                out.append(response)
-    except ProtocolError as e:
-        return out, e
-    return out, None
+    return parser
 
 
 def parse_responses(data, methods=('GET',), eof=False, **limits):
     results = []
     for pieces in _splits(data):
-        responses, error = _drive_responses(pieces, methods, eof, **limits)
+        responses, error, _ = feed(_response_parser(methods, **limits), pieces, eof)
         assert error is None, f'{error!r} with {len(pieces)} pieces'
         results.append([_response_tuple(r) for r in responses])
     assert all(r == results[0] for r in results)
@@ -118,7 +87,7 @@ def parse_responses(data, methods=('GET',), eof=False, **limits):
 def response_error(data, methods=('GET',), eof=False, **limits):
     errors = []
     for pieces in _splits(data):
-        _, error = _drive_responses(pieces, methods, eof, **limits)
+        _, error, _ = feed(_response_parser(methods, **limits), pieces, eof)
         assert error is not None, f'no error with {len(pieces)} pieces'
         errors.append((error.status, error.message))
     assert all(e == errors[0] for e in errors), errors
