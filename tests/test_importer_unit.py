@@ -141,16 +141,12 @@ def test_module_importing_a_missing_name_names_it(modules):
         "cannot import name 'gone' from 'from_pkg'")
 
 
-@pytest.mark.xfail(strict=True, reason="the importer compares module names as strings: a "
-                   "missing 'store_xyz' is read as 'store_xyz_backend' missing")
 def test_missing_dependency_whose_name_prefixes_the_module(modules):
     modules({'store_xyz_backend.py': 'import store_xyz\ndef fn():\n    pass\n'})
     assert failure('store_xyz_backend.fn') == \
         "cannot import 'store_xyz_backend.fn': No module named 'store_xyz'"
 
 
-@pytest.mark.xfail(strict=True, reason="the importer compares module names as strings: a "
-                   "missing 'pfx_pkg.a_helper' is read as 'pfx_pkg.a' missing")
 def test_missing_sibling_whose_name_extends_the_module(modules):
     modules({'pfx_pkg/__init__.py': '', 'pfx_pkg/a.py': 'import pfx_pkg.a_helper\n'})
     assert failure('pfx_pkg.a.fn') == \
