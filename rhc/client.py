@@ -6,7 +6,6 @@ of idle keep-alive connections. Each call is an `Exchange` (rhc/exchange.py)
 that borrows or opens a connection, sends one request, and reports
 `(0, result)` or `(1, CallError)` to its callback exactly once.
 """
-import functools
 import ipaddress
 import json
 import socket
@@ -14,6 +13,7 @@ import threading
 import urllib.parse
 
 from rhc import http
+from rhc.calls import Call
 from rhc.errors import CallError
 from rhc.exchange import Exchange
 from rhc.loop import get_loop
@@ -99,14 +99,15 @@ class Connection:
     # -- the public calls --------------------------------------------------
 
     def request(self, method, path='', body=None, headers=None, **kwargs):
-        """A partial: `partial(callback)` starts the call and returns its handle.
+        """A partial (an `rhc.Call`): `partial(callback)` starts the call and returns
+        its handle; `await partial` in a coroutine returns the result or raises.
 
         `full=True` makes the result an `rhc.Response`, whatever the status.
         """
         options = {key: kwargs.pop(key) for key in CALL_OPTIONS if key in kwargs}
         if body is None and kwargs:
             body = kwargs
-        return functools.partial(self._start, method.upper(), path, body, headers, options)
+        return Call(self._start, method.upper(), path, body, headers, options)
 
     def get(self, path='', body=None, headers=None, **kwargs):
         return self.request('GET', path, body, headers, **kwargs)
@@ -132,7 +133,7 @@ class Connection:
     def _loop(self):
         return self.loop or get_loop()
 
-    def _start(self, method, path, body, headers, options, callback):
+    def _start(self, callback, method, path, body, headers, options):
         option = options.get
         is_json = option('is_json', self.is_json)
         is_form = option('is_form', self.is_form)
@@ -182,9 +183,15 @@ class Connection:
         threading.Thread(target=lookup, name=f'rhc-resolve-{self.host}', daemon=True).start()
 
 
-def connect(callback, url, method='GET', body=None, headers=None, is_json=True,
+def connect(callback, url=None, method='GET', body=None, headers=None, is_json=True,
             timeout=5.0, **kwargs):
-    """One call to a full url; `callback(rc, result)` when it completes."""
+    """One call to a full url; `callback(rc, result)` when it completes.
+
+    Without a callback (`rhc.connect(url, ...)`), it is a partial like
+    `Connection.get`'s: `await rhc.connect('http://svc/x')` in a coroutine.
+    """
+    if isinstance(callback, str):
+        return Call(connect, callback, method, body, headers, is_json, timeout, **kwargs)
     parts = urllib.parse.urlsplit(url)
     base = urllib.parse.urlunsplit((parts.scheme, parts.netloc, '', '', ''))
     target = urllib.parse.urlunsplit(('', '', parts.path or '/', parts.query, ''))

@@ -58,6 +58,23 @@ class Task(Future):
         else:
             self._loop.call_soon(context.run, self._step)
 
+    @classmethod
+    def adopt(cls, coro, context, yielded, loop=None):
+        """A task for a coroutine whose first step already ran in `context` and
+        yielded `yielded`: what a handler that awaits becomes (one that never
+        awaits needs no task at all)."""
+        task = cls.__new__(cls)
+        Future.__init__(task, loop)
+        task._coro = coro
+        task._resume = coro.send
+        task._waiting = None
+        task._must_cancel = False
+        task._name = None
+        task._context = context
+        context.run(running_task.set, task)
+        task._wait_on(yielded)
+        return task
+
     @property
     def name(self):
         """The name given, else 'Task-N' (numbered when first asked for)."""
@@ -131,16 +148,21 @@ class Task(Future):
         self._context.run(self._step)
 
     def _fail(self, error):
-        if isinstance(error, RuntimeError) and str(error) == 'no running event loop':
-            # asyncio code (asyncio.sleep, asyncio.get_running_loop) asked for its
-            # loop and found none: say what to do instead.
-            foreign = TypeError(_FOREIGN.format('asyncio code'))
-            foreign.__cause__ = error
-            error = foreign
+        error = explained(error)
         unobserved = not self._callbacks
         Future.set_exception(self, error)
         if unobserved and self._log_unobserved:
             log.error('background task %s failed', self.name, exc_info=error)
+
+
+def explained(error):
+    """`error`, or a TypeError naming `rhc.from_asyncio` when asyncio code (asyncio.sleep,
+    asyncio.get_running_loop) asked for its loop on rhc's and found none."""
+    if isinstance(error, RuntimeError) and str(error) == 'no running event loop':
+        foreign = TypeError(_FOREIGN.format('asyncio code'))
+        foreign.__cause__ = error
+        return foreign
+    return error
 
 
 class BackgroundTask(Task):

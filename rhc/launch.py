@@ -10,6 +10,7 @@ import micro as language
 from micro import MicroError
 
 from rhc.config import load_settings
+from rhc.coroutine import CANCEL_GRACE
 from rhc.loop import get_loop
 from rhc import registry
 from rhc.reload import watch
@@ -19,6 +20,7 @@ EXIT_OK = 0
 EXIT_BAD_MICRO = 1
 EXIT_BAD_ARGS = 1
 EXIT_INTERRUPTED = 1    # a second SIGTERM or Ctrl-C cut the drain short
+EXIT_SETUP_FAILED = 1
 
 log = logging.getLogger('rhc.launch')
 
@@ -96,9 +98,22 @@ def serve(service, grace):
     stop = []
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, lambda signum=signum: stop.append(signum))
-    service.setup()
-    service.start()
-    loop.run_until(lambda: stop)
+    failed = []
+    try:
+        starting = service.setup()
+    except Exception as e:
+        failed.append(e)
+    else:
+        if starting is not None:        # an async SETUP: it runs while the servers listen
+            starting.add_done_callback(lambda task: task.cancelled() or (
+                task.exception() is not None and failed.append(task.exception())))
+        service.start()
+        loop.run_until(lambda: stop or failed)
+    if failed:
+        log.error('SETUP failed; stopping', exc_info=failed[0])
+        service.close()
+        loop.remove_signal_handlers()
+        return EXIT_SETUP_FAILED
     log.info('stopping: %s', signal.Signals(stop[0]).name)
     service.stop_accepting()
     status = EXIT_OK
@@ -109,7 +124,9 @@ def serve(service, grace):
         status = EXIT_INTERRUPTED
     elif service.busy:
         log.warning('grace period of %.1fs over; closing connections still busy', grace)
-    service.close()
+    cancelled = service.close()
+    if cancelled:       # coroutine handlers cut off: let their finally blocks run
+        loop.run_until(lambda: all(task.done() for task in cancelled), timeout=CANCEL_GRACE)
     service.teardown()
     loop.remove_signal_handlers()
     return status

@@ -12,6 +12,7 @@ import os
 import selectors
 import signal
 import socket
+import threading
 import time
 
 log = logging.getLogger('rhc.loop')
@@ -189,6 +190,7 @@ class Loop:
         deadline = None if timeout is None else time.monotonic() + timeout
         self.running = True
         self._stopping = False
+        outer, _running.loop = _running.loop, self
         try:
             while True:
                 done = predicate()
@@ -201,6 +203,7 @@ class Loop:
                         return done
                 self._run_once(wait)
         finally:
+            _running.loop = outer
             self.running = False
             self._stopping = False
 
@@ -283,9 +286,23 @@ class TimerHandle(Handle):
 _default = None
 
 
+class _Running(threading.local):
+    loop = None     # the loop running in this thread, if one is
+
+
+_running = _Running()
+
+
 def get_loop():
-    """The process's loop, made on first use (what `rhc.wait` and notebooks use)."""
+    """The loop running in this thread, else the process's loop, made on first use.
+
+    So code called from a handler (a Connection, a Future, a timer) lands on
+    the loop serving it, and `rhc.wait` and notebooks share the default one.
+    """
     global _default
+    loop = _running.loop
+    if loop is not None:
+        return loop
     if _default is None:
         _default = Loop()
     return _default

@@ -70,7 +70,7 @@ class Request:
     __slots__ = ('method', 'path', 'query_string', 'headers', 'body', 'id',
                  'request_id', 'peer', 'keep_alive', 'started', 'endpoint',
                  '_query', '_json', '_form', '_send', 'is_delayed',
-                 'is_responded', 'status', 'version', 'bytes_in', '__dict__')
+                 'is_responded', 'status', 'version', 'bytes_in', 'task', '__dict__')
 
     def __init__(self, method, path, query_string, headers, body, conn_id,
                  request_id, peer, keep_alive, started, send, version='HTTP/1.1', bytes_in=None):
@@ -90,6 +90,7 @@ class Request:
         self.is_responded = False
         self.status = None
         self.version = version
+        self.task = None        # a coroutine handler that awaits runs as this task
         self.bytes_in = len(body) if bytes_in is None else bytes_in   # what it took on the wire
 
     @property
@@ -204,11 +205,12 @@ class Request:
                 self.fail('async call %s failed' % getattr(fn, '__name__', fn))
         return invoke(fn, done, args, kwargs)
 
-    def fail(self, what):
-        """Answer 500 with a fresh id, and log that id beside the traceback."""
+    def fail(self, what, error=None):
+        """Answer 500 with a fresh id, and log that id beside the traceback
+        (of `error`, else of the exception being handled)."""
         eid = error_id()
-        log.exception('%s: id=%s request_id=%s %s %s', what, eid, self.request_id,
-                      self.method, loggable(self.path))
+        log.error('%s: id=%s request_id=%s %s %s', what, eid, self.request_id,
+                  self.method, loggable(self.path), exc_info=error or True)
         self.respond(500, {'error': 'internal server error', 'id': eid})
 
     def __repr__(self):

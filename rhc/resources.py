@@ -5,7 +5,6 @@ arguments fill the `{…}` parts of the path, then the REQUIRED names;
 keywords fill OPTIONAL names; REQUIRED and OPTIONAL values form the body.
 Setting `.mock` on a connection answers every resource from that object.
 """
-import functools
 import json
 import logging
 import re
@@ -15,6 +14,7 @@ import urllib.parse
 
 from micro import MicroError
 
+from rhc.calls import Call
 from rhc.client import Connection
 from rhc.config import validator
 from rhc.errors import CallError
@@ -127,7 +127,7 @@ class Resource:
                     raise ValueError(f'{where}: bad value for {name}: {e}') from None
             if value is not None:
                 body[name] = value
-        return functools.partial(self.owner._call, self, path, body or None)
+        return Call(self.owner._call, self, path, body or None)
 
 
 class MicroConnection:
@@ -183,7 +183,7 @@ class MicroConnection:
             self._client_url = url
         return self._client
 
-    def _call(self, resource, path, body, callback):
+    def _call(self, callback, resource, path, body):
         """Start `resource` with its path and body; `callback(rc, result)` when done.
 
         Returns the call's handle (its `cancel()` abandons it).

@@ -13,6 +13,8 @@ so the normal dispatch serves them.
 """
 import re
 
+import inspect
+
 from micro import MicroError
 
 from rhc.config import to_bool
@@ -125,9 +127,16 @@ class Field:
                                  f"bad default {content.default!r} for {content.name}: {e}") from None
 
 
+def is_async(fn):
+    """True for an `async def` function (or a partial of one, or an object whose
+    `__call__` is one): decided once, at load time, so plain ones stay plain."""
+    return fn is not None and (inspect.iscoroutinefunction(fn)
+                               or inspect.iscoroutinefunction(getattr(fn, '__call__', None)))
+
+
 class Endpoint:
     """One method of one route: the handler and what it takes."""
-    __slots__ = ('verb', 'path', 'handler', 'fields', 'auth', 'silent')
+    __slots__ = ('verb', 'path', 'handler', 'fields', 'auth', 'silent', 'is_async')
 
     def __init__(self, method, route, server_auth, enums):
         self.verb = method.verb
@@ -139,6 +148,7 @@ class Endpoint:
         auth = server_auth if method.auth is None else method.auth
         self.auth = None if auth in (None, 'none') else resolve(auth, method)
         self.silent = route.silent
+        self.is_async = is_async(self.handler) or is_async(self.auth)
 
 
 class Route:
@@ -177,7 +187,7 @@ class Route:
 
 class BuiltinEndpoint:
     """What dispatch needs of an endpoint, for a handler the framework provides."""
-    __slots__ = ('verb', 'path', 'handler', 'fields', 'auth', 'silent')
+    __slots__ = ('verb', 'path', 'handler', 'fields', 'auth', 'silent', 'is_async')
 
     def __init__(self, verb, name, handler, silent):
         self.verb = verb
@@ -186,6 +196,7 @@ class BuiltinEndpoint:
         self.fields = ()
         self.auth = None
         self.silent = silent
+        self.is_async = is_async(handler)
 
 
 class BuiltinRoute:

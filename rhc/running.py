@@ -1,15 +1,19 @@
-"""Running the process's loop: `wait` for one call, or `run` until stopped."""
+"""Running the process's loop: `wait` for one call or coroutine, or `run` until stopped."""
+from rhc.coroutine import run_until_complete
 from rhc.errors import CallError
 from rhc.loop import get_loop
 
 
 def wait(partial, timeout=None):
-    """Run the loop until `partial` completes; return its result or raise its error.
+    """Run the loop until `partial` (or a coroutine) completes; return its result or raise.
 
     Every server loaded in the process is served meanwhile. After `timeout`
     seconds, the call is cancelled (an outbound call's socket is closed and
-    its callback never runs) and `CallError('timeout')` is raised.
+    its callback never runs; a coroutine gets `rhc.Cancelled` at its await)
+    and `CallError('timeout')` is raised.
     """
+    if not callable(partial):       # a coroutine, a Future, anything awaitable
+        return run_until_complete(partial, timeout)
     outcome = []
     loop = get_loop()
 

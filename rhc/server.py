@@ -18,7 +18,7 @@ from rhc.http.writer import Clock, field_lines, response_head
 from rhc.limits import Limits
 from rhc.logtext import loggable
 from rhc.request import Request, render
-from rhc.routing import METHOD_NOT_ALLOWED
+from rhc.routing import METHOD_NOT_ALLOWED, BuiltinEndpoint
 from rhc.transport import Listener, Transport
 
 log = logging.getLogger('rhc.server')
@@ -107,8 +107,14 @@ class HTTPProtocol:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-        self.current = None
+        self._abandon()
         self.server.connections.discard(self)
+
+    def _abandon(self):
+        """The client is gone (or the grace period is over): cancel what serves it."""
+        current, self.current = self.current, None
+        if current is not None and current.task is not None:
+            current.task.cancel()
 
     def pause_writing(self):
         self.paused = True
@@ -165,11 +171,14 @@ class HTTPProtocol:
         match = self._route(request, raw)
         if match is not None:
             endpoint, route, groups = match
-            if self.checked is None:
-                dispatch.run_endpoint(request, endpoint, route, groups)
-            else:       # AUTH ran before the body came (Expect: 100-continue)
-                checked, self.checked = self.checked is raw, None
-                dispatch.run_endpoint(request, endpoint, route, groups, not checked)
+            check_auth = True
+            if self.checked is not None:    # AUTH ran before the body came (100-continue)
+                check_auth, self.checked = self.checked is not raw, None
+            if self.server.held is not None and type(endpoint) is not BuiltinEndpoint:
+                # An `async def` SETUP is running: the request waits for it.
+                return self.server.held.append((self, request, endpoint, route, groups,
+                                                check_auth))
+            dispatch.run_endpoint(request, endpoint, route, groups, check_auth)
 
     def _request(self, raw, started, size=0):
         path = raw.path
@@ -347,6 +356,7 @@ class HTTPProtocol:
             and not self.parser.in_progress)
 
     def close(self):
+        self._abandon()
         if self.transport is not None:
             self.transport.abort()
 
@@ -364,6 +374,7 @@ class Server:
         self.log_requests = log_requests
         self.connections = set()
         self.stopping = False
+        self.held = None        # requests waiting for an async SETUP, while it runs
         self._ids = itertools.count(1)
         self.listener = Listener(loop, host, port, self._accept, reuse_port,
                                  name=f'server {name}')
@@ -382,6 +393,18 @@ class Server:
         self.connections.add(protocol)
         transport.start()
 
+    def hold(self):
+        """Hold every request but the built-in routes until `release()` (an async SETUP runs)."""
+        if self.held is None:
+            self.held = []
+
+    def release(self):
+        """Serve the requests held, in the order they came."""
+        held, self.held = self.held or [], None
+        for protocol, request, endpoint, route, groups, check_auth in held:
+            if protocol.current is request:     # its client has not gone away meanwhile
+                dispatch.run_endpoint(request, endpoint, route, groups, check_auth)
+
     def stop_accepting(self):
         """Close the listening socket; connections in flight go on."""
         if self.stopping:
@@ -398,8 +421,18 @@ class Server:
         return any(not c.is_idle() for c in self.connections)
 
     def close(self):
-        """Stop everything now: the listener and every connection."""
+        """Stop everything now: the listener and every connection.
+
+        Returns the handler tasks this cancelled: their `finally` blocks run
+        on the loop's next turns.
+        """
         self.stop_accepting()
+        self.held = None
+        cancelled = []
         for connection in list(self.connections):
+            current = connection.current
+            if current is not None and current.task is not None and not current.task.done():
+                cancelled.append(current.task)
             connection.close()
         self.connections.clear()
+        return cancelled

@@ -4,6 +4,7 @@ This is the one module that sees both the language (the model) and the
 runtime (listeners, connections, settings). Everything that can fail at
 load time fails here, as a `MicroError` naming the micro line.
 """
+import inspect
 import logging
 import types
 
@@ -11,9 +12,10 @@ from micro import MicroError
 
 from rhc import apidocs, openapi
 from rhc.config import load_settings
+from rhc.coroutine import spawn
 from rhc.resources import MicroConnection
 from rhc.importer import resolve
-from rhc.routing import Router
+from rhc.routing import Router, is_async
 from rhc.limits import Limits
 from rhc.server import Server
 from rhc.transport import Transport
@@ -56,6 +58,7 @@ class Service:
         self.log_requests = log_requests
         self.reuse_port = reuse_port
         self.servers = {}
+        self.starting = None    # the task of an async SETUP, while it runs
 
     def openapi_document(self, name):
         """The OpenAPI document (a dict) of server `name`, with or without OPENAPI."""
@@ -114,8 +117,31 @@ class Service:
                              f'server {name}: cannot load certificate: {e}') from None
 
     def setup(self):
-        for fn in self.setups:
+        """Run SETUP, in order. Plain ones run now. From the first `async def`
+        one on, the rest run in a task, while the servers listen and hold every
+        request but the built-in routes (probes) until it is done; that task is
+        returned (None when every SETUP was plain). A SETUP that raises stops
+        the service: the error propagates, or ends the task.
+        """
+        for index, fn in enumerate(self.setups):
+            if is_async(fn):
+                break
             fn(self.config)
+        else:
+            return None
+        for server in self.servers.values():
+            server.hold()
+        self.starting = spawn(self._setup_async(self.setups[index:]), loop=self.loop)
+        return self.starting
+
+    async def _setup_async(self, setups):
+        for fn in setups:
+            result = fn(self.config)
+            if inspect.isawaitable(result):
+                await result
+        self.starting = None
+        for server in self.servers.values():
+            server.release()
 
     def start(self):
         for name, listener in self.servers.items():
@@ -138,5 +164,10 @@ class Service:
                 log.exception('TEARDOWN %r failed', fn)
 
     def close(self):
-        for listener in self.servers.values():
-            listener.close()
+        """Stop every server now; returns the handler tasks this cancelled."""
+        if self.starting is not None:
+            self.starting.cancel()
+        cancelled = []
+        for server in self.servers.values():
+            cancelled += server.close()
+        return cancelled

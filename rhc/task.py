@@ -10,6 +10,8 @@ import functools
 import inspect
 import logging
 
+from rhc.calls import Call
+
 log = logging.getLogger('rhc.task')
 
 _TAKES_TASK = {}        # code object -> bool: a signature is read once per function
@@ -52,7 +54,7 @@ def invoke(fn, callback, args=None, kwargs=None):
     Returns a handle whose `cancel()` abandons the call: the Task, or what
     `fn` returned (a client call returns its exchange).
     """
-    task = Task(callback) if takes_task(fn) else None
+    task = Task(callback) if type(fn) is not Call and takes_task(fn) else None
     try:
         handle = fn(task or callback, *_as_args(args), **(kwargs or {}))
     except Exception as e:
@@ -121,17 +123,22 @@ class Task:
         return handle
 
 
+def _start(callback, fn, args, kwargs):
+    return invoke(fn, callback, args, kwargs)
+
+
 def partial(fn):
-    """Decorator: `fn(callback_or_task, *a, **kw)` -> `fn(*a, **kw)` returns a partial."""
+    """Decorator: `fn(callback_or_task, *a, **kw)` -> `fn(*a, **kw)` returns a partial
+    (an `rhc.Call`: start it with a callback, or `await` it)."""
     @functools.wraps(fn)
     def bind(*args, **kwargs):
-        return functools.partial(invoke, fn, args=args, kwargs=kwargs)
+        return Call(_start, fn, args, kwargs)
     return bind
 
 
 def wrap(fn, *args, **kwargs):
-    """A partial of `fn` with these arguments: `wrap(fn, 1)(callback)`."""
-    return functools.partial(invoke, fn, args=args, kwargs=kwargs)
+    """A partial of `fn` with these arguments: `wrap(fn, 1)(callback)`, or `await wrap(fn, 1)`."""
+    return Call(_start, fn, args, kwargs)
 
 
 def call(callback, partial_fn):
