@@ -10,7 +10,7 @@ import dataclasses
 import operator
 
 import fmt
-from lineup import CLASSIC, SERVERS
+from lineup import CLASSIC, GATEWAY, SERVERS
 
 SAME = 'the same server'
 OPS = {'>=': operator.ge, '<=': operator.le, '<': operator.lt}
@@ -67,6 +67,10 @@ TARGETS = [
            peer='uvicorn-httptools'),
     Target('logged: {server} ≥ 80% of its unlogged req/s (ping)', 'logged', 'rps', factor=0.8,
            peer=SAME, peer_scenario='ping', show='percent'),
+    Target('ping: {server} (async def) ≥ 90% of rhc (plain) req/s', 'ping', 'rps', factor=0.9,
+           peer='rhc', server='rhc-async', show='percent'),
+    *[Target(f'{s}: {{server}} (async def) ≥ 90% of rhc (callbacks) req/s', s, 'rps',
+             factor=0.9, peer='rhc', server='rhc-async', show='percent') for s in GATEWAY],
 ]
 
 CLIENT_TARGET = 1.5
