@@ -18,6 +18,7 @@ from rhc.errors import CallError
 from rhc.exchange import Exchange
 from rhc.loop import get_loop
 from rhc.pool import IDLE_TIMEOUT, MAX_IDLE, Pool
+from rhc.tracecontext import handled_request
 from rhc.transport import Transport
 
 JSON = 'application/json; charset=utf-8'
@@ -80,6 +81,7 @@ class Connection:
         self._host_fields = b'Host: %s\r\nUser-Agent: rhc\r\n' % host
         self._fields_of = None          # the headers _fields was made from
         self._fields = b''
+        self._default_names = frozenset()
         self.wrapper = wrapper
         self.setup = setup
         self.handler = handler
@@ -152,6 +154,8 @@ class Connection:
         if not target.startswith('/'):
             target = '/' + target
         data, content_type = encode_body(body, is_form) if body is not None else (b'', None)
+        loop = self.loop or get_loop()
+        handling = handled_request(loop)    # the request served, whose trace this call joins
         try:
             if headers or content_type or setup is not None:
                 all_headers = dict(self.headers)
@@ -162,18 +166,22 @@ class Connection:
                 if setup is not None:
                     target, all_headers, data = setup(target, all_headers, data)
                 fields = self._host_fields + http.request_fields(all_headers)
+                if handling is not None:
+                    fields += handling.outbound_fields({k.lower() for k in all_headers})
             else:
                 fields = self._default_fields()
+                if handling is not None:
+                    fields += handling.outbound_fields(self._default_names)
             if data or method in _WITH_BODY:
                 fields += b'Content-Length: %d\r\n' % len(data)
             out = http.request_head(method, target, fields) + data
         except ValueError as e:
             out = CallError(f'bad request: {e}')
         if option is None:
-            exchange = Exchange(self, callback, method, target, out, self.is_json,
-                                self.timeout, self.wrapper, self.handler)
+            exchange = Exchange(self, loop, handling, callback, method, target, out,
+                                self.is_json, self.timeout, self.wrapper, self.handler)
         else:
-            exchange = Exchange(self, callback, method, target, out,
+            exchange = Exchange(self, loop, handling, callback, method, target, out,
                                 option('is_json', self.is_json), option('timeout', self.timeout),
                                 option('wrapper', self.wrapper), option('handler', self.handler),
                                 option('full', False))
@@ -188,6 +196,7 @@ class Connection:
         if self._fields_of != self.headers:
             self._fields = self._host_fields + http.request_fields(self.headers)
             self._fields_of = dict(self.headers)
+            self._default_names = frozenset(k.lower() for k in self.headers)
         return self._fields
 
     def _resolve_then(self, start):

@@ -12,6 +12,7 @@ import inspect
 from rhc.coroutine import Task, explained
 from rhc.errors import HTTPError
 from rhc.request import to_response
+from rhc.tracecontext import current
 
 FORM = 'application/x-www-form-urlencoded'
 
@@ -93,6 +94,7 @@ def run_coroutine(request, coro):
     await (the client went away) ends it with nothing sent.
     """
     context = contextvars.copy_context()
+    context.run(current.set, request)
     try:
         yielded = context.run(coro.send, None)
     except StopIteration:

@@ -48,13 +48,16 @@ class Exchange:
 
     __slots__ = ('connection', 'loop', 'callback', 'method', 'target', 'out', 'is_json',
                  'timeout', 'wrapper', 'handler', 'full', 'done', 'transport', 'parser',
-                 'connector', 'reused', 'received', 'unsent', 'timer', 'last_active')
+                 'connector', 'reused', 'received', 'unsent', 'timer', 'last_active', 'origin')
 
-    def __init__(self, connection, callback, method, target, out, is_json, timeout, wrapper,
-                 handler, full=False):
-        """`out` is the request, head and body (or the CallError that building it made)."""
+    def __init__(self, connection, loop, origin, callback, method, target, out, is_json,
+                 timeout, wrapper, handler, full=False):
+        """`out` is the request, head and body (or the CallError that building it made);
+        `origin` the request being served that the call is made for, if any: the
+        callback runs as part of it again, so calls it makes carry the same trace."""
         self.connection = connection
-        self.loop = connection._loop()
+        self.loop = loop
+        self.origin = origin
         self.callback = callback
         self.method = method
         self.target = target
@@ -276,5 +279,14 @@ class Exchange:
                 transport.abort()
         callback, self.callback = self.callback, None
         self.connection = None
-        if callback is not None:
+        if callback is None:
+            return
+        origin, self.origin = self.origin, None
+        if origin is None:
+            return callback(rc, result)
+        loop = self.loop
+        outer, loop.handling = loop.handling, origin
+        try:
             callback(rc, result)
+        finally:
+            loop.handling = outer

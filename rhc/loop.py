@@ -62,6 +62,10 @@ class Loop:
         self._waker_w.setblocking(False)
         self.add_reader(self._waker_r, self._drain_waker)
         self._signal_handlers = {}
+        # What the callback running now works for (the server puts the request a
+        # plain handler serves here): code it calls, such as an outbound call,
+        # can tell whom it works for. The loop itself never reads it.
+        self.handling = None
 
 
     # -- readers and writers ---------------------------------------------

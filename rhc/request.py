@@ -7,6 +7,7 @@ import urllib.parse
 from rhc.errors import CallError, HTTPError
 from rhc.logtext import loggable
 from rhc.task import invoke
+from rhc.tracecontext import TraceContext
 
 log = logging.getLogger('rhc.request')
 
@@ -70,7 +71,7 @@ class Request:
     __slots__ = ('method', 'path', 'query_string', 'headers', 'body', 'id',
                  'request_id', 'peer', 'keep_alive', 'started', 'endpoint',
                  '_query', '_json', '_form', '_send', 'is_delayed',
-                 'is_responded', 'status', 'version', 'bytes_in', 'task', '__dict__')
+                 'is_responded', 'status', 'version', 'bytes_in', 'task', '_trace', '__dict__')
 
     def __init__(self, method, path, query_string, headers, body, conn_id,
                  request_id, peer, keep_alive, started, send, version='HTTP/1.1', bytes_in=None):
@@ -91,6 +92,7 @@ class Request:
         self.status = None
         self.version = version
         self.task = None        # a coroutine handler that awaits runs as this task
+        self._trace = None
         self.bytes_in = len(body) if bytes_in is None else bytes_in   # what it took on the wire
 
     @property
@@ -101,6 +103,22 @@ class Request:
         except AttributeError:      # parsed on first use only
             self._query = dict(urllib.parse.parse_qsl(self.query_string, keep_blank_values=True))
             return self._query
+
+    @property
+    def trace(self):
+        """The W3C trace this request belongs to: the caller's, or a new one."""
+        if self._trace is None:
+            self._trace = TraceContext.from_headers(self.headers)
+        return self._trace
+
+    @property
+    def trace_id(self):
+        return self.trace.trace_id
+
+    def outbound_fields(self, skip=()):
+        """The header lines every call made while handling this request carries:
+        `traceparent` (a fresh parent id each time), `tracestate`, `X-Request-Id`."""
+        return self.trace.outbound_fields(self.request_id, skip)
 
     @property
     def text(self):

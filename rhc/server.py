@@ -49,6 +49,16 @@ def request_id_for(headers):
     return f'{_REQUEST_PREFIX}{next(_request_counter):08x}'
 
 
+def run_endpoint(loop, request, endpoint, route, groups, check_auth=True):
+    """Run the endpoint as the loop's work for `request`: the calls its handler makes
+    (and their callbacks) carry this request's trace."""
+    outer, loop.handling = loop.handling, request
+    try:
+        dispatch.run_endpoint(request, endpoint, route, groups, check_auth)
+    finally:
+        loop.handling = outer
+
+
 class HTTPProtocol:
     """One accepted connection: read, parse, dispatch, write, in order."""
 
@@ -178,7 +188,7 @@ class HTTPProtocol:
                 # An `async def` SETUP is running: the request waits for it.
                 return self.server.held.append((self, request, endpoint, route, groups,
                                                 check_auth))
-            dispatch.run_endpoint(request, endpoint, route, groups, check_auth)
+            run_endpoint(self.loop, request, endpoint, route, groups, check_auth)
 
     def _request(self, raw, started, size=0):
         path = raw.path
@@ -403,7 +413,7 @@ class Server:
         held, self.held = self.held or [], None
         for protocol, request, endpoint, route, groups, check_auth in held:
             if protocol.current is request:     # its client has not gone away meanwhile
-                dispatch.run_endpoint(request, endpoint, route, groups, check_auth)
+                run_endpoint(self.loop, request, endpoint, route, groups, check_auth)
 
     def stop_accepting(self):
         """Close the listening socket; connections in flight go on."""

@@ -5,6 +5,7 @@ clock, no I/O. The server builds one ``TraceContext`` per request with
 ``TraceContext.from_headers(request.headers)``; every outbound call made
 while handling it adds ``context.outbound_headers()``.
 """
+import contextvars
 import os
 import random
 import re
@@ -36,6 +37,19 @@ _NOT_TRACESTATE = re.compile(r'[^\t\x20-\x7e]')
 # is private so a handler's random.seed() cannot make ids repeat, and it is
 # reseeded in a forked child so --workers processes never share a sequence.
 _random = random.Random()
+
+
+# The request being handled now, which outbound calls take their trace (and
+# X-Request-Id) from: the loop's `handling` around a plain handler and the
+# callbacks of its calls (two attribute stores a request), and `current` in
+# a coroutine handler's own context (its steps run later, from the loop).
+# Anything with `outbound_fields()` will do; the server puts its Request here.
+current = contextvars.ContextVar('rhc_current_request', default=None)
+
+
+def handled_request(loop):
+    """The request being handled right now on `loop`, or None."""
+    return loop.handling or current.get()
 if hasattr(os, 'register_at_fork'):
     os.register_at_fork(after_in_child=_random.seed)
 
@@ -104,13 +118,14 @@ class TraceContext:
     reserved ones, which W3C says vendors must set to zero.
     """
 
-    __slots__ = ('trace_id', 'parent_id', 'flags', 'tracestate')
+    __slots__ = ('trace_id', 'parent_id', 'flags', 'tracestate', '_lines')
 
     def __init__(self, trace_id, parent_id=None, flags=FLAG_RANDOM, tracestate=None):
         self.trace_id = trace_id
         self.parent_id = parent_id
         self.flags = flags
         self.tracestate = tracestate
+        self._lines = None      # (request id, what comes before and after a span id)
 
     @classmethod
     def new(cls):
@@ -119,13 +134,19 @@ class TraceContext:
 
     @classmethod
     def from_headers(cls, headers):
-        """The caller's trace if its traceparent is valid, else a new one (its tracestate dropped)."""
-        parsed = parse_traceparent(headers.get('traceparent'))
+        """The caller's trace if its traceparent is valid, else a new one (its tracestate dropped).
+
+        `headers` is a dict with lower-case keys (rhc's Headers is one).
+        """
+        value = dict.get(headers, 'traceparent')
+        if value is None:       # the usual case for a request from outside: start a trace
+            return cls(new_trace_id())
+        parsed = parse_traceparent(value)
         if parsed is None:
             return cls.new()
         trace_id, parent_id, flags = parsed
         return cls(trace_id, parent_id, flags & KNOWN_FLAGS,
-                   bounded_tracestate(headers.get('tracestate')))
+                   bounded_tracestate(dict.get(headers, 'tracestate')))
 
     def outbound_headers(self):
         """Headers for one outbound call: same trace, a fresh parent id each call."""
@@ -133,6 +154,33 @@ class TraceContext:
         if self.tracestate:
             headers['tracestate'] = self.tracestate
         return headers
+
+    def outbound_fields(self, request_id=None, skip=()):
+        """`outbound_headers()` (and X-Request-Id) as header lines for a request head.
+
+        `skip` holds the lower-case names the caller set itself: its own win.
+        """
+        if not skip:        # the usual case: everything but the span id is the same each call
+            lines = self._lines
+            if lines is None or lines[0] != request_id:
+                after = b'-%02x\r\n' % self.flags
+                if self.tracestate:
+                    after += b'tracestate: %s\r\n' % self.tracestate.encode('ascii')
+                if request_id:
+                    after += b'X-Request-Id: %s\r\n' % request_id.encode('ascii')
+                lines = self._lines = (request_id, b'traceparent: %s-%s-' % (
+                    VERSION.encode(), self.trace_id.encode()), after)
+            # A zero span id is invalid; `or 1` makes the 2**-64 case a valid one.
+            return b'%s%016x%s' % (lines[1], _random.getrandbits(64) or 1, lines[2])
+        fields = b''
+        if 'traceparent' not in skip:
+            fields = b'traceparent: %s-%s-%s-%02x\r\n' % (
+                VERSION.encode(), self.trace_id.encode(), new_span_id().encode(), self.flags)
+            if self.tracestate:
+                fields += b'tracestate: %s\r\n' % self.tracestate.encode('ascii')
+        if request_id and 'x-request-id' not in skip:
+            fields += b'X-Request-Id: %s\r\n' % request_id.encode('ascii')
+        return fields
 
     def __eq__(self, other):
         if not isinstance(other, TraceContext):
