@@ -18,7 +18,7 @@ from rhc.http.writer import Clock, field_lines, response_head
 from rhc.limits import Limits
 from rhc.logtext import loggable
 from rhc.request import Request, render
-from rhc.routing import METHOD_NOT_ALLOWED
+from rhc.routing import ALWAYS, METHOD_NOT_ALLOWED
 from rhc.transport import Listener, Transport
 
 log = logging.getLogger('rhc.server')
@@ -230,7 +230,7 @@ class HTTPProtocol:
         """The `respond` of this connection's requests: write the answer, then go on."""
         if request is self.current:
             self.current = None
-        keep_alive = request.keep_alive and not self.closing and not self.server.stopping
+        keep_alive = request.keep_alive and not self.closing and self.server.keep_alive
         try:
             head = self._head(request, status, body, content_type, headers, reason, keep_alive)
         except ValueError as e:
@@ -251,8 +251,9 @@ class HTTPProtocol:
         if not self.processing:
             self.last_active = self.clock()     # a delayed answer; else it is fresh
         server = self.server
-        if server.log_requests and not (request.endpoint and request.endpoint.silent
-                                        and status < 400):
+        endpoint = request.endpoint
+        if server.log_requests and not (endpoint and endpoint.silent
+                                        and (status < 400 or endpoint.silent == ALWAYS)):
             if access_log.isEnabledFor(logging.INFO):
                 access_log.info('conn=%s request_id=%s %s %s %s %.2fms in=%d out=%d',
                                 self.id, request.request_id, request.method,
@@ -355,7 +356,7 @@ class Server:
     """One SERVER: a listening socket, the router and limits, the connections accepted."""
 
     def __init__(self, loop, name, router, host='0.0.0.0', port=0, limits=None,
-                 make_transport=Transport, reuse_port=False, log_requests=True):
+                 make_transport=Transport, reuse_port=False, log_requests=True, sock=None):
         self.loop = loop
         self.name = name
         self.router = router
@@ -364,9 +365,10 @@ class Server:
         self.log_requests = log_requests
         self.connections = set()
         self.stopping = False
+        self.keep_alive = True      # False: every answer says `Connection: close`
         self._ids = itertools.count(1)
         self.listener = Listener(loop, host, port, self._accept, reuse_port,
-                                 name=f'server {name}')
+                                 name=f'server {name}', sock=sock)
         self.port = self.listener.port
 
     def start(self):
@@ -382,11 +384,20 @@ class Server:
         self.connections.add(protocol)
         transport.start()
 
+    def stop_keeping_alive(self):
+        """Still accept, but close each connection after its next answer.
+
+        During a drain delay this sends keep-alive clients back through their
+        balancer, which by then routes them to another instance.
+        """
+        self.keep_alive = False
+
     def stop_accepting(self):
         """Close the listening socket; connections in flight go on."""
         if self.stopping:
             return
         self.stopping = True
+        self.keep_alive = False
         self.listener.close()
         for connection in list(self.connections):
             # Busy ones answer what they are serving with Connection: close.
