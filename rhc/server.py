@@ -34,6 +34,11 @@ MAX_GATHERED = 64 * 1024
 # After our last answer, how long to drain a client still sending (see
 # Transport.close): long enough for an uploader to read its 413.
 LINGER = 2.0
+# Once the server stops accepting, an idle keep-alive connection is closed when
+# it has been quiet this long: a client that has just had an answer may be
+# sending its next request this very moment, and that one is better answered
+# (with `Connection: close`) than lost to a close crossing it on the wire.
+DRAIN_QUIET = 0.5
 # A percent-decoded path may not hold these: `/admin%0A` is not `/admin`.
 _CONTROL = re.compile('[\x00-\x1f\x7f]')
 
@@ -322,6 +327,8 @@ class HTTPProtocol:
             return self.transport.progressed + limits.idle_timeout, 'not reading'
         if self.started is not None or self.parser.in_progress:
             return (self.started or self.last_active) + limits.header_timeout, 'header timeout'
+        if self.server.stopping:
+            return self.last_active + DRAIN_QUIET, 'drained'
         return self.last_active + limits.idle_timeout, None
 
     def _check_timeout(self):
@@ -336,11 +343,21 @@ class HTTPProtocol:
             if why == 'not reading':
                 log.info('conn=%s not reading; closed after %.1fs', self.id,
                          now - self.transport.progressed)
-            elif why is not None:
+            elif why == 'header timeout':
                 log.info('conn=%s header timeout after %.1fs', self.id,
                          now - (self.started or self.last_active))
             return self.transport.abort()
         self.timer = self.loop.call_later(due - now, self._check_timeout)
+
+    def drain(self):
+        """The server stops accepting: close now if idle and quiet, else once it is.
+
+        A busy connection answers what it serves with `Connection: close`.
+        """
+        if self.is_idle() and self.clock() - self.last_active >= DRAIN_QUIET:
+            self.close()
+        elif self.transport is not None:
+            self._watch()
 
     def is_idle(self):
         return self.transport is None or self.transport.is_closing() or (
@@ -400,12 +417,14 @@ class Server:
         self.keep_alive = False
         self.listener.close()
         for connection in list(self.connections):
-            # Busy ones answer what they are serving with Connection: close.
-            if connection.is_idle():
-                connection.close()
+            connection.drain()
 
     @property
     def busy(self):
+        """Any connection still open (when stopping: busy, or idle but not yet quiet)?"""
+        if self.stopping:
+            return any(c.transport is not None and not c.transport.is_closing()
+                       for c in self.connections)
         return any(not c.is_idle() for c in self.connections)
 
     def close(self):
