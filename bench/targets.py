@@ -67,6 +67,10 @@ TARGETS = [
            peer='uvicorn-httptools'),
     Target('logged: {server} ≥ 80% of its unlogged req/s (ping)', 'logged', 'rps', factor=0.8,
            peer=SAME, peer_scenario='ping', show='percent'),
+    Target('workers: --workers 2 ≥ 1.5× --workers 1 req/s (ping, unpinned)', 'workers', 'rps',
+           factor=1.5, peer='rhc-workers-1', server='rhc-workers-2'),
+    Target('workers: the master\'s own CPU < 1% under load (--workers 2)', 'workers',
+           'master_cpu_pct', op='<', limit=1.0, server='rhc-workers-2', show='value'),
 ]
 
 CLIENT_TARGET = 1.5
