@@ -69,6 +69,11 @@ def check_report(service):
     lines = []
     for name, server in service.model.servers.items():
         lines.append(f"server {name} port {service.settings[f'server.{name}.port']}")
+        if server.health is not None:
+            lines.append(f'  HEALTH {server.health.path}')
+        if server.ready is not None:
+            check = f'  check={server.ready.check}' if server.ready.check else ''
+            lines.append(f'  READY  {server.ready.path}{check}')
         for route in server.routes:
             for verb, method in route.methods.items():
                 auth = method.auth if method.auth is not None else server.auth

@@ -8,6 +8,8 @@ with http.client.
 import http.client
 import json
 import logging
+import subprocess
+import sys
 import threading
 import time
 
@@ -19,7 +21,7 @@ from rhc.loop import Loop
 from rhc.service import Service
 
 import handlers
-from conftest import Running
+from conftest import ROOT, TESTS, Running
 
 SERVICE = ['SERVER api 0', 'AUTH handlers.deny',
            'HEALTH /health', 'READY /ready check=handlers.ready_check',
@@ -204,3 +206,13 @@ def test_probe_bodies_are_made_once():
     answer = probes.ready_answer(probes.Readiness())
     assert answer(None) is answer(None)
     assert probes.health(None) is probes.health(None)
+
+
+def test_check_lists_the_probes(tmp_path):
+    (tmp_path / 'service.micro').write_text('\n'.join(SERVICE) + '\n')
+    done = subprocess.run([sys.executable, '-m', 'rhc.launch', str(tmp_path / 'service.micro'),
+                           '--check'], capture_output=True, text=True, timeout=20,
+                          env={'PYTHONPATH': f'{ROOT}:{TESTS}', 'PATH': '/usr/bin:/bin'})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[:3] == [
+        'server api port 0', '  HEALTH /health', '  READY  /ready  check=handlers.ready_check']
