@@ -19,6 +19,10 @@ def pct(value):
     return '-' if value is None else f'{value:.0f}%'
 
 
+def pct1(value):
+    return '-' if value is None else f'{value:.1f}%'
+
+
 def times(value):
     return '-' if value is None else f'{value:.2f}×'
 
@@ -48,4 +52,5 @@ METRIC = {
     'mib_s': mib_s,
     'kib_per_conn': kib,
     'startup_ms': ms,
+    'master_cpu_pct': pct1,
 }

@@ -1,7 +1,8 @@
 """Process helpers of the benchmark: ports, one-off requests, process trees, memory, CPU.
 
 `Server` is one peer's process tree started from its table entry
-(bench/lineup.py), pinned to SERVER_CPU, with its output going to a file.
+(bench/lineup.py), pinned to SERVER_CPU (or, for an unpinned entry, let run
+on every CPU), with its output going to a file.
 """
 import http.client
 import os
@@ -19,6 +20,8 @@ ROOT = os.path.dirname(HERE)
 SERVERS_DIR = os.path.join(HERE, 'servers')
 SERVER_CPU = '0'
 LOAD_CPU = '1'
+EVERY_CPU = f'0-{(os.cpu_count() or 1) - 1}'    # "unpinned": the harness itself is pinned, and
+                                                # its children would inherit that
 CLK_TCK = os.sysconf('SC_CLK_TCK')
 
 
@@ -94,6 +97,12 @@ def tree_status_kib(pid, field):
         except OSError:
             pass
     return total
+
+
+def process_cpu_s(pid):
+    """CPU seconds used so far by the process `pid` itself (not its children), or None."""
+    fields = _stat_fields(pid)
+    return None if fields is None else (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def tree_cpu_s(pid):
@@ -176,8 +185,8 @@ class Server:
         self.description = spec.description
         self.port = free_port()
         self.workdir = tempfile.mkdtemp(prefix='rhc-bench-server-')
-        self.argv = ['taskset', '-c', SERVER_CPU,
-                     *spec.argv(Launch(self.port, self.workdir, access_log))]
+        cpus = SERVER_CPU if spec.pinned else EVERY_CPU
+        self.argv = ['taskset', '-c', cpus, *spec.argv(Launch(self.port, self.workdir, access_log))]
         self.env = spec.environment(self.port)
         self.env.update(env or {})
         self.cwd = spec.cwd

@@ -31,6 +31,7 @@ class ServerSpec:
     env: dict = dataclasses.field(default_factory=dict)
     checked: bool = True       # its answers are real (not canned), so they are checked
     rhc: bool = False          # runs rhc's code: gets a twin under --baseline
+    pinned: bool = True        # on SERVER_CPU; else free to run on every CPU
     root: str = ROOT           # the source tree its rhc is imported from
     ref: str = None            # the git ref of that tree, for a baseline twin
 
@@ -60,6 +61,13 @@ def rhc_argv(launch):
     argv = _py('-m', 'rhc.launch', RHC_MICRO, '--grace', '1')
     # Logged: the launcher's defaults, INFO lines on stderr (a file, here).
     return argv if launch.access_log else argv + ['--no-access-log', '--log-level', 'WARNING']
+
+
+def rhc_workers_argv(count):
+    """rhc under a master with `count` worker processes."""
+    def build(launch):
+        return rhc_argv(launch) + ['--workers', str(count)]
+    return build
 
 
 def app_argv(script):
@@ -104,6 +112,12 @@ SERVERS = {spec.name: spec for spec in [
                GATEWAY, 'connection'),
     rhc_server('rhc-async', 'rhc with async def handlers; gateway: awaiting the RESOURCE',
                ('ping', 'users') + GATEWAY, 'async'),
+    ServerSpec('rhc-workers-1', 'rhc under a master with one worker (--workers 1), unpinned',
+               rhc_workers_argv(1), ('workers',), env={'BENCH_GATEWAY': 'resource'}, rhc=True,
+               pinned=False),
+    ServerSpec('rhc-workers-2', 'rhc under a master with two workers (--workers 2), unpinned',
+               rhc_workers_argv(2), ('workers',), env={'BENCH_GATEWAY': 'resource'}, rhc=True,
+               pinned=False),
     ServerSpec('aiohttp', 'aiohttp web.run_app (C parser, access_log=None); '
                'gateway: a shared ClientSession', app_argv('aiohttp_app.py'), ALL),
     ServerSpec('uvicorn-httptools', 'starlette on uvicorn --loop uvloop --http httptools '

@@ -13,7 +13,7 @@ import sys
 import fmt
 import targets
 import wrk
-from harness import LOAD_CPU, SERVER_CPU, python_startup_kib
+from harness import EVERY_CPU, LOAD_CPU, SERVER_CPU, python_startup_kib
 from scenarios import KINDS, SCENARIOS, median
 from lineup import PACKAGES
 
@@ -73,6 +73,11 @@ def _vs_rhc(server, s, out, scenario):
     return fmt.times(fmt.ratio(rhc.get('rps'), s.get('rps')))
 
 
+def _vs_one_worker(server, s, out, scenario):
+    one = out.summary.get('rhc-workers-1', {}).get(scenario, {}).get('rps')
+    return '' if server == 'rhc-workers-1' else fmt.times(fmt.ratio(s.get('rps'), one))
+
+
 def _vs_unlogged(server, s, out, scenario):
     unlogged = out.summary.get(server, {}).get('ping', {}).get('rps')
     return fmt.pct(None if not unlogged else 100 * s['rps'] / unlogged)
@@ -86,6 +91,8 @@ COLUMNS = {
     'backend_conns': ('backend connections', lambda n, s, o, sc: fmt.count(s.get('backend_conns'))),
     'mib_s': ('MiB/s', lambda n, s, o, sc: fmt.rate(s.get('mib_s'))),
     'vs_unlogged': ('of unlogged (ping)', _vs_unlogged),
+    'master_cpu': ('master CPU', lambda n, s, o, sc: fmt.pct1(s.get('master_cpu_pct'))),
+    'vs_one_worker': ('÷ --workers 1', _vs_one_worker),
     'vs_rhc': ('rhc ÷ this', _vs_rhc),
     'load': ('other load', lambda n, s, o, sc: fmt.pct(s.get('other_cpu_pct'))),
     'kib_per_conn': ('KiB per connection', lambda n, s, o, sc: fmt.kib(s.get('kib_per_conn'))),
@@ -102,7 +109,7 @@ COLUMNS = {
 
 KIND_COLUMNS = {
     'wrk': lambda sc: ('rps', 'range', *(('p99',) if sc.latency else ()), 'rss', *sc.columns,
-                       'vs_rhc', 'load'),
+                       *(() if 'vs_one_worker' in sc.columns else ('vs_rhc',)), 'load'),
     'idle': lambda sc: ('kib_per_conn', 'kib_range', 'rss_before', 'rss_after', 'opened',
                         'open_s', 'closed'),
     'startup': lambda sc: ('startup', 'startup_range', 'starts', 'rss'),
@@ -143,8 +150,8 @@ def targets_table(rows):
 
 def peer_ratios(out):
     """rhc ÷ each peer, median req/s, over the wrk scenarios."""
-    names = [s for s in out.scenarios if SCENARIOS[s].kind == 'wrk']
     rhc = out.summary.get('rhc', {})
+    names = [s for s in out.scenarios if SCENARIOS[s].kind == 'wrk' and s in rhc]
     peers = [n for n, spec in out.specs.items() if not spec.rhc and n in out.summary]
     if not rhc or not peers or not names:
         return []
@@ -217,7 +224,8 @@ def machine(out):
     lines = [f'- nproc: {os.cpu_count()}; CPU: {model}',
              f'- Python {platform.python_version()} ({sys.executable}), kernel '
              f'{platform.release()}, {wrk.version()}',
-             f'- server pinned with `taskset -c {SERVER_CPU}`; the load generator (wrk, the idle '
+             f'- server pinned with `taskset -c {SERVER_CPU}` (the unpinned ones, in `workers`: '
+             f'`taskset -c {EVERY_CPU}`); the load generator (wrk, the idle '
              f'client), the harness and the gateway\'s nginx backend with `taskset -c {LOAD_CPU}`; '
              '127.0.0.1',
              f'- wrk `-t1 -cN -d{s["duration"]}s --latency` (N in each scenario\'s title), '

@@ -16,7 +16,7 @@ import time
 
 import nginx
 import wrk
-from harness import HERE, LOAD_CPU, Server
+from harness import HERE, LOAD_CPU, Server, process_cpu_s
 
 ECHO_BODY = b'x' * 1024
 QUOTE_ID = 42
@@ -51,6 +51,7 @@ class Scenario:
     columns: tuple = ()            # extra columns in its report table (report.COLUMNS)
     latency: bool = True           # wrk's p99 means something here
     needs: tuple = ()              # scenarios it is compared with, selected with it
+    master_cpu: bool = False       # also measure the CPU of the server's first process alone
 
 
 GATEWAY_CHECK = ('GET', f'/quote/{QUOTE_ID}', None, json_is(nginx.quote(QUOTE_ID)))
@@ -83,6 +84,9 @@ SCENARIOS = {s.name: s for s in [
     Scenario('upload', 'POST /upload with a 10 MiB body, answered with its length, '
              '4 keep-alive connections', path='/upload', connections=4, lua=wrk.LUA_UPLOAD,
              check=UPLOAD_CHECK, body_bytes=wrk.UPLOAD_BYTES, columns=('mib_s',)),
+    Scenario('workers', 'GET /test/ping, 64 keep-alive connections, rhc under a master with '
+             'N workers, unpinned (wrk, on CPU 1, takes part of a core)',
+             columns=('master_cpu', 'vs_one_worker'), master_cpu=True),
     Scenario('idle', 'RSS per idle keep-alive connection: many connections, each after one '
              'GET /test/ping', kind='idle'),
     Scenario('startup', 'time from exec to the first answered GET /test/ping', kind='startup'),
@@ -142,7 +146,14 @@ def measure_wrk(spec, scenario, ctx):
         if ctx.warmup:
             wrk.run(*args, ctx.warmup, scenario.lua, ctx.script_dir)
         own = [server.proc.pid] + ([ctx.backend.proc.pid] if scenario.backend else [])
+        master_before, started = process_cpu_s(server.proc.pid), time.monotonic()
         run = wrk.run(*args, ctx.duration, scenario.lua, ctx.script_dir, own_pids=own)
+        if scenario.master_cpu:
+            # The master (the launched process itself; its workers are its children),
+            # as a share of one CPU over the measured run.
+            master_after, elapsed = process_cpu_s(server.proc.pid), time.monotonic() - started
+            if master_before is not None and master_after is not None:
+                run['master_cpu_pct'] = 100 * (master_after - master_before) / elapsed
         run['rss_kib'] = server.peak_rss_kib()
         if scenario.backend:
             run['backend_conns'] = ctx.backend.accepted() - accepted

@@ -71,6 +71,10 @@ TARGETS = [
            peer='rhc', server='rhc-async', show='percent'),
     *[Target(f'{s}: {{server}} (async def) ≥ 90% of rhc (callbacks) req/s', s, 'rps',
              factor=0.9, peer='rhc', server='rhc-async', show='percent') for s in GATEWAY],
+    Target('workers: --workers 2 ≥ 1.5× --workers 1 req/s (ping, unpinned)', 'workers', 'rps',
+           factor=1.5, peer='rhc-workers-1', server='rhc-workers-2'),
+    Target('workers: the master\'s own CPU < 1% under load (--workers 2)', 'workers',
+           'master_cpu_pct', op='<', limit=1.0, server='rhc-workers-2', show='value'),
 ]
 
 CLIENT_TARGET = 1.5

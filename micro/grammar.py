@@ -80,7 +80,7 @@ def auth(value, name):
 
 
 def url_path(value, name):
-    """An exact request path the framework answers itself (OPENAPI, its docs)."""
+    """An exact request path the framework answers itself (OPENAPI, probes, metrics)."""
     if not value.startswith('/'):
         raise ValueError(f"{name} must start with '/': '{value}'")
     if '?' in value:
@@ -153,6 +153,9 @@ DIRECTIVES = {d.name: d for d in [
     D('OPENAPI',   ('SERVER',),           None,         need('path', url_path), opt('title'),
                                                         opt('version', text, '0.1.0'),
                                                         opt('docs', optional_path)),
+    D('HEALTH',    ('SERVER',),           None,         need('path', url_path)),
+    D('READY',     ('SERVER',),           None,         need('path', url_path), opt('check', dotted)),
+    D('METRICS',   ('SERVER',),           None,         need('path', url_path)),
     D('ROUTE',     ('SERVER',),           'ROUTE',      need('pattern')),
     D('ARG',       ('ROUTE',),            None,         opt('type', kind), opt('enum')),
     D('SILENT',    ('ROUTE',),            None,         opt('flag', B, True)),

@@ -73,12 +73,34 @@ class OpenAPI(Node):
 
 
 @dataclass
+class Health(Node):
+    """A liveness probe: answered by the loop itself, so a blocked loop fails it."""
+    path: str
+
+
+@dataclass
+class Ready(Node):
+    """A readiness probe; `check` is a dotted path to a callable taking no arguments."""
+    path: str
+    check: str | None = None
+
+
+@dataclass
+class Metrics(Node):
+    """Where a server serves the service's metrics in the Prometheus text format."""
+    path: str
+
+
+@dataclass
 class Server(Node):
     name: str
     port: int
     routes: list = field(default_factory=list)
     auth: str | None = None        # dotted path or None
     openapi: OpenAPI | None = None
+    health: Health | None = None
+    ready: Ready | None = None
+    metrics: Metrics | None = None
 
 
 @dataclass

@@ -46,6 +46,7 @@ class Parser:
         self.stack = []       # Sources being read, outermost first
         self.enum_uses = []   # (enum name, Where), checked once every ENUM is known
         self.authed = set()   # ids of servers and methods that have had an AUTH
+        self.exact = {}       # id(server) -> {exact path: (what answers it, Where)}
 
     def feed(self, source):
         if source.key is not None:
@@ -81,6 +82,14 @@ class Parser:
     def use_enum(self, name, where):
         if name is not None:
             self.enum_uses.append((name, where))
+
+    def claim(self, server, path, what, where):
+        """Reserve an exact path the framework answers on `server`; a second claim is an error."""
+        taken = self.exact.setdefault(id(server), {})
+        if path in taken:
+            other, at = taken[path]
+            raise error(where, f"{what} path '{path}' is taken by {other} (at {at.source}:{at.line})")
+        taken[path] = (what, where)
 
     def finish(self):
         """Checks that need the whole service: enums may be used before defined."""
@@ -122,7 +131,21 @@ def _openapi(parser, server, values, where):
     if values['docs'] == values['path']:
         raise error(where, f"OPENAPI docs is the document's own path: '{values['path']}'")
     title = values['title'] or server.name
+    parser.claim(server, values['path'], 'OPENAPI', where)
+    if values['docs'] is not None:
+        parser.claim(server, values['docs'], 'OPENAPI docs', where)
     server.openapi = model.OpenAPI(**{**values, 'title': title}, **where.fields())
+
+
+def _probe(kind, parser, server, values, where):
+    """HEALTH, READY and METRICS: one each per server, on a path nothing else answers."""
+    attribute = kind.__name__.lower()
+    name = attribute.upper()
+    earlier = getattr(server, attribute)
+    if earlier is not None:
+        raise error(where, f'duplicate {name} (first at {earlier.where})')
+    parser.claim(server, values['path'], name, where)
+    setattr(server, attribute, kind(**values, **where.fields()))
 
 
 def _route(parser, server, values, where):
@@ -259,6 +282,9 @@ def _check_default(values, where):
 
 BUILD = {
     'IMPORT': _import, 'SERVER': _server, 'OPENAPI': _openapi, 'ROUTE': _route,
+    'HEALTH': functools.partial(_probe, model.Health),
+    'READY': functools.partial(_probe, model.Ready),
+    'METRICS': functools.partial(_probe, model.Metrics),
     'ARG': _arg, 'SILENT': _silent, 'CONTENT': _content, 'AUTH': _auth,
     'ENUM': _enum, 'CONNECTION': _connection, 'RESOURCE': _resource, 'HEADER': _header,
     'REQUIRED': _required, 'OPTIONAL': _optional, 'CONFIG': _config,

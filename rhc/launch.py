@@ -15,6 +15,8 @@ from rhc.loop import get_loop
 from rhc import registry
 from rhc.reload import watch
 from rhc.service import Service
+from rhc.supervisor import supervise
+from rhc.worker import RETIRE, MasterLink, parse_sockets
 
 EXIT_OK = 0
 EXIT_BAD_MICRO = 1
@@ -44,10 +46,20 @@ def parse_args(argv):
                         help='DEBUG, INFO (default: one line per request), WARNING, ERROR')
     parser.add_argument('--no-access-log', action='store_true',
                         help='do not log one line per request')
-    parser.add_argument('--workers', type=int, default=1, metavar='N',
-                        help='processes sharing each port (default 1)')
+    parser.add_argument('--workers', type=int, metavar='N',
+                        help='run N worker processes sharing each port under a master that '
+                             'replaces them (0: one per CPU; default: serve in this process)')
+    parser.add_argument('--worker-timeout', type=float, default=30.0, metavar='SECONDS',
+                        help='with --workers, kill and replace a worker whose loop has not '
+                             'turned for this long (default 30)')
     parser.add_argument('--grace', type=float, default=10.0, metavar='SECONDS',
                         help='on SIGTERM, how long requests in flight may take to finish (default 10)')
+    parser.add_argument('--drain-delay', type=float, default=0.0, metavar='SECONDS',
+                        help='on SIGTERM, READY answers 503 at once, but serving goes on this long '
+                             'before the drain, for a load balancer to notice (default 0)')
+    # How a master (rhc/supervisor.py) starts a worker: not for people.
+    parser.add_argument('--worker-pipe', type=int, help=argparse.SUPPRESS)
+    parser.add_argument('--worker-socket', action='append', help=argparse.SUPPRESS)
     parser.add_argument('--reload', action='store_true',
                         help='development: serve, and restart when the micro file, a file it '
                              'imports, the config file or a Python file beside it changes')
@@ -59,6 +71,11 @@ def check_report(service):
     lines = []
     for name, server in service.model.servers.items():
         lines.append(f"server {name} port {service.settings[f'server.{name}.port']}")
+        if server.health is not None:
+            lines.append(f'  HEALTH {server.health.path}')
+        if server.ready is not None:
+            check = f'  check={server.ready.check}' if server.ready.check else ''
+            lines.append(f'  READY  {server.ready.path}{check}')
         for route in server.routes:
             for verb, method in route.methods.items():
                 auth = method.auth if method.auth is not None else server.auth
@@ -89,14 +106,19 @@ def config_report(settings):
     return '\n'.join(f'{f"{k} = {v}":<{width}}  # {origin}' for k, v, origin in rows)
 
 
-def serve(service, grace):
+def serve(service, grace, drain_delay=0.0, link=None):
     """Serve until SIGTERM or Ctrl-C, then let requests in flight finish.
 
-    A second signal during that drain ends it at once. Returns the exit status.
+    On the first signal READY answers 503 at once; serving goes on for
+    `drain_delay` seconds (answers then close their connections), then the
+    drain: stop accepting, wait up to `grace` for what is in flight. A second
+    signal ends all that at once. Under a master (`link`, a MasterLink) the
+    loop also beats for it, and RETIRE from it drains without the delay.
+    Returns the exit status.
     """
     loop = get_loop()
     stop = []
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in (signal.SIGTERM, signal.SIGINT) + ((RETIRE,) if link else ()):
         loop.add_signal_handler(signum, lambda signum=signum: stop.append(signum))
     failed = []
     try:
@@ -107,7 +129,9 @@ def serve(service, grace):
         if starting is not None:        # an async SETUP: it runs while the servers listen
             starting.add_done_callback(lambda task: task.cancelled() or (
                 task.exception() is not None and failed.append(task.exception())))
-        service.start()
+        service.start(announce=link is None)
+        if link is not None:
+            link.start(service.readiness, lambda: stop.append(signal.SIGTERM))
         loop.run_until(lambda: stop or failed)
     if failed:
         log.error('SETUP failed; stopping', exc_info=failed[0])
@@ -115,10 +139,18 @@ def serve(service, grace):
         loop.remove_signal_handlers()
         return EXIT_SETUP_FAILED
     log.info('stopping: %s', signal.Signals(stop[0]).name)
+    service.readiness.draining()
+    if link is not None:
+        link.stopping()
+    if drain_delay > 0 and stop[0] != RETIRE:
+        log.info('READY answers 503; serving %.1fs more before the drain', drain_delay)
+        service.stop_keeping_alive()
+        loop.run_until(lambda: len(stop) > 1, timeout=drain_delay)
     service.stop_accepting()
+    if len(stop) == 1:
+        loop.run_until(lambda: not service.busy or len(stop) > 1, timeout=grace)
     status = EXIT_OK
-    loop.run_until(lambda: not service.busy or len(stop) > 1, timeout=grace)
-    if service.busy and len(stop) > 1:
+    if len(stop) > 1:
         log.warning('second %s during the drain: closing connections now',
                     signal.Signals(stop[1]).name)
         status = EXIT_INTERRUPTED
@@ -135,25 +167,34 @@ def serve(service, grace):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    # Under a master, the lines of several processes mix: each names its pid.
+    pid = '[%(process)d]' if args.workers is not None or args.worker_pipe is not None else ''
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format='%(asctime)s %(levelname)s %(name)s %(message)s')
+                        format=f'%(asctime)s %(levelname)s %(name)s{pid} %(message)s')
     if os.path.isfile(args.source):
         # Handlers live beside their micro file: `GET ping.ping` finds ping.py there.
         sys.path.insert(0, os.path.dirname(os.path.abspath(args.source)))
     elif os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    if args.reload and not (args.check or args.config_only or args.openapi):
-        if args.workers != 1:
+    one_shot = args.check or args.config_only or args.openapi
+    if args.reload and not one_shot:
+        if args.workers is not None:
             print('--reload runs one process: it cannot be used with --workers', file=sys.stderr)
             return EXIT_BAD_ARGS
         return watch(get_loop(), argv, args)
+    problem = bad_numbers(args)
+    if problem:
+        print(problem, file=sys.stderr)
+        return EXIT_BAD_ARGS
+    link = None
     try:
         model = language.parse(args.source)
         if args.config_only:
             print(config_report(load_settings(model, args.config)))
             return EXIT_OK
-        if args.workers != 1:
-            raise MicroError(args.source, 0, '--workers is not available yet')
+        if args.workers is not None and args.worker_pipe is None and not one_shot:
+            # The master: it starts workers as fresh processes and imports no handler.
+            return supervise(get_loop(), argv, model, args)
         service = Service(model, get_loop(), config_file=args.config,
                           log_requests=not args.no_access_log)
         registry.current().publish(service)
@@ -163,11 +204,25 @@ def main(argv=None):
         if args.openapi:
             print(json.dumps(service.openapi_document(described_server(model)), indent=2))
             return EXIT_OK
-        service.listen()
+        if args.worker_pipe is not None:
+            link = MasterLink(get_loop(), args.worker_pipe, args.worker_timeout)
+        service.listen(parse_sockets(args.worker_socket))
     except MicroError as e:
         print(str(e), file=sys.stderr)
         return EXIT_BAD_MICRO
-    return serve(service, args.grace)
+    return serve(service, args.grace, args.drain_delay, link)
+
+
+def bad_numbers(args):
+    """What is wrong with the numeric options, or None."""
+    if args.workers is not None and args.workers < 0:
+        return '--workers must be 0 (one per CPU) or more'
+    for option in ('grace', 'drain_delay'):
+        if getattr(args, option) < 0:
+            return f"--{option.replace('_', '-')} must not be negative"
+    if args.worker_timeout <= 0:
+        return '--worker-timeout must be more than 0'
+    return None
 
 
 if __name__ == '__main__':

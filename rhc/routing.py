@@ -22,6 +22,9 @@ from rhc.errors import HTTPError
 from rhc.importer import resolve
 
 METHOD_NOT_ALLOWED = object()
+# A built-in's `silent=ALWAYS`: no access log line even for an error status (a
+# READY probe's 503 is news for the balancer asking every 100 ms, not for the log).
+ALWAYS = 'always'
 
 
 # "7.0" is the integer 7, as the JSON number 7.0 is: what a form or query

@@ -10,7 +10,7 @@ import types
 
 from micro import MicroError
 
-from rhc import apidocs, openapi
+from rhc import apidocs, openapi, probes
 from rhc.config import load_settings
 from rhc.coroutine import spawn
 from rhc.resources import MicroConnection
@@ -47,10 +47,12 @@ class Service:
         self.settings = load_settings(model, config_file, environ)
         self.config = settings_namespace(self.settings, model)
         self.routers = {name: Router(server, model.enums) for name, server in model.servers.items()}
+        self.readiness = probes.Readiness()     # what READY answers, for every server
         self.documents = {}     # server name -> its OpenAPI document, built once
         for name, server in model.servers.items():
             if server.openapi is not None:
                 self._serve_openapi(name, server)
+            self._serve_probes(name, server)
         self.connections = {name: MicroConnection(connection, self.settings, loop)
                             for name, connection in model.connections.items()}
         self.setups = [resolve(s.handler, s) for s in model.setups]
@@ -80,8 +82,23 @@ class Service:
             log.warning('%s: ROUTE %s is hidden where it matches the OPENAPI paths',
                         node.where, pattern)
 
-    def listen(self):
-        """Bind every active server; an error names the SERVER line."""
+    def _serve_probes(self, name, server):
+        node = server.ready
+        check = resolve(node.check, node) if node is not None and node.check else None
+        try:
+            hidden = probes.install(self.routers[name], server, self.readiness, check)
+        except ValueError as e:
+            raise MicroError(node.source, node.line, str(e)) from None
+        for pattern in hidden:
+            log.warning('%s: ROUTE %s is hidden where it matches a probe path', server.where, pattern)
+
+    def listen(self, sockets=None):
+        """Bind every active server; an error names the SERVER line.
+
+        `sockets` ({name: listening socket}) are ports a master bound for
+        this worker: those servers accept on them instead of binding.
+        """
+        sockets = sockets or {}
         for name, server in self.model.servers.items():
             prefix = f'server.{name}.'
             if not self.settings[prefix + 'is_active']:
@@ -93,7 +110,8 @@ class Service:
             host = self.settings[prefix + 'host']
             try:
                 served = Server(self.loop, name, self.routers[name], host, port, limits,
-                                make_transport, self.reuse_port, self.log_requests)
+                                make_transport, self.reuse_port, self.log_requests,
+                                sockets.get(name))
             except OSError as e:
                 self.close()
                 raise MicroError(server.source, server.line,
@@ -128,6 +146,7 @@ class Service:
                 break
             fn(self.config)
         else:
+            self.readiness.ready()
             return None
         for server in self.servers.values():
             server.hold()
@@ -140,13 +159,20 @@ class Service:
             if inspect.isawaitable(result):
                 await result
         self.starting = None
+        self.readiness.ready()
         for server in self.servers.values():
             server.release()
 
-    def start(self):
+    def start(self, announce=True):
+        """Accept on every server; `announce=False` in a worker, whose master says it once."""
         for name, listener in self.servers.items():
             listener.start()
-            log.info('listening on %s port %d', name, listener.port)
+            if announce:
+                log.info('listening on %s port %d', name, listener.port)
+
+    def stop_keeping_alive(self):
+        for listener in self.servers.values():
+            listener.stop_keeping_alive()
 
     def stop_accepting(self):
         for listener in self.servers.values():

@@ -217,6 +217,36 @@ class Transport:
         self.loop.call_soon(self.protocol.connection_lost, exc)
 
 
+def listening_socket(host, port, reuse_port=False, backlog=BACKLOG):
+    """A TCP socket bound to (host, port) and listening; OSError if it cannot be."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.listen(backlog)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def port_of(sock):
+    return sock.getsockname()[1]
+
+
+def inherited_socket(fd):
+    """The listening socket behind descriptor `fd`, passed down by a parent process.
+
+    It is made non-inheritable again, so that what a handler starts does not
+    keep the port open.
+    """
+    sock = socket.socket(fileno=fd)
+    sock.set_inheritable(False)
+    return sock
+
+
 class Listener:
     """A listening socket; each accepted one goes to `on_accept(sock, peer)`.
 
@@ -225,22 +255,14 @@ class Listener:
     """
 
     def __init__(self, loop, host, port, on_accept, reuse_port=False, backlog=BACKLOG,
-                 name='listener'):
+                 name='listener', sock=None):
         self.loop = loop
         self.on_accept = on_accept
         self.name = name
         self.closed = False
         self._paused = None
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if reuse_port:
-                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            self.sock.bind((host, port))
-            self.sock.listen(backlog)
-        except OSError:
-            self.sock.close()
-            raise
+        # A socket given is one already listening (a worker's, from its master).
+        self.sock = listening_socket(host, port, reuse_port, backlog) if sock is None else sock
         self.sock.setblocking(False)
         self.port = self.sock.getsockname()[1]
 

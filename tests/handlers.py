@@ -403,3 +403,19 @@ def random_bytes(request):
     import random
     size = int(request.query.get('size', 1024))
     return random.Random(size).randbytes(size)
+
+
+# -- READY checks (tests/test_probes.py) ---------------------------------------
+
+READY_CHECK = {'outcome': True}     # what ready_check returns; an exception is raised
+
+
+def ready_check():
+    outcome = READY_CHECK['outcome']
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+async def async_ready_check():
+    return True

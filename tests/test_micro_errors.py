@@ -97,6 +97,28 @@ def error_of(source):
     ([S, 'OPENAPI /doc t 1 /d extra'], '<lines>:2: too many parameters for OPENAPI'),
     ([S, R, 'OPENAPI /doc', 'GET m.get', 'OPENAPI /b'],
      '<lines>:5: duplicate OPENAPI (first at <lines>:3)'),
+    # probes and metrics
+    (['HEALTH /health'], '<lines>:1: HEALTH before any SERVER'),
+    (['READY /ready'], '<lines>:1: READY before any SERVER'),
+    (['METRICS /metrics'], '<lines>:1: METRICS before any SERVER'),
+    ([S, 'HEALTH'], "<lines>:2: missing parameter 'path' for HEALTH"),
+    ([S, 'READY check=m.ok'], "<lines>:2: missing parameter 'path' for READY"),
+    ([S, 'HEALTH health'], "<lines>:2: path must start with '/': 'health'"),
+    ([S, 'READY /ready?x'], "<lines>:2: path must not hold a query string: '/ready?x'"),
+    ([S, 'METRICS metrics'], "<lines>:2: path must start with '/': 'metrics'"),
+    ([S, 'READY /ready check=ok'], "<lines>:2: check must be a dotted path: 'ok'"),
+    ([S, 'READY /ready m.ok extra'], '<lines>:2: too many parameters for READY'),
+    ([S, 'HEALTH /h check=m.ok'], "<lines>:2: unknown parameter 'check' for HEALTH"),
+    ([S, 'HEALTH /a', 'HEALTH /b'], '<lines>:3: duplicate HEALTH (first at <lines>:2)'),
+    ([S, 'READY /a', R, 'GET m.get', 'READY /b'], '<lines>:5: duplicate READY (first at <lines>:2)'),
+    ([S, 'METRICS /a', 'METRICS /b'], '<lines>:3: duplicate METRICS (first at <lines>:2)'),
+    ([S, 'HEALTH /p', 'READY /p'], "<lines>:3: READY path '/p' is taken by HEALTH (at <lines>:2)"),
+    ([S, 'READY /p', 'METRICS /p'], "<lines>:3: METRICS path '/p' is taken by READY (at <lines>:2)"),
+    ([S, 'OPENAPI /o docs=/d', 'HEALTH /d'],
+     "<lines>:3: HEALTH path '/d' is taken by OPENAPI docs (at <lines>:2)"),
+    ([S, 'METRICS /m', 'OPENAPI /m'], "<lines>:3: OPENAPI path '/m' is taken by METRICS (at <lines>:2)"),
+    ([S, 'READY /r', 'OPENAPI /o docs=/r'],
+     "<lines>:3: OPENAPI docs path '/r' is taken by READY (at <lines>:2)"),
     # sources
     ([S, 42], '<lines>:2: expected a line of text, not int'),
 ])
@@ -184,7 +206,8 @@ def test_source_of_wrong_type():
 
 
 WORDS = ('SERVER ROUTE ARG GET POST CONTENT ENUM SILENT AUTH CONNECTION HEADER RESOURCE '
-         'REQUIRED OPTIONAL CONFIG SETUP TEARDOWN OPENAPI FOO a m.b none int count 0 1 70000 '
+         'REQUIRED OPTIONAL CONFIG SETUP TEARDOWN OPENAPI HEALTH READY METRICS FOO a m.b none '
+         'int count 0 1 70000 /p /q check=m.ok '
          'x=1 type=int enum=e default=1 validate=int port=1 name=a is_json=yes to_upper=1 '
          '( (\\d+) \\# \\= # = \\ . -1 nan 1e999 method=post items=z').split()
 

@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 
 import micro
-from micro.model import (Arg, Config, Connection, Content, Enum, Header, Method, OpenAPI,
-                         Optional, Required, Resource, Route, Setup, Teardown)
+from micro.model import (Arg, Config, Connection, Content, Enum, Header, Health, Method,
+                         Metrics, OpenAPI, Optional, Ready, Required, Resource, Route, Setup,
+                         Teardown)
 
 FILES = Path(__file__).parent / 'micro_files'
 SEED = ['SERVER useless 12345', 'ROUTE /test/ping$', 'GET __main__.ping']
@@ -148,6 +149,23 @@ def test_openapi_fields_and_defaults():
     assert a == OpenAPI('/openapi.json', 'a', '0.1.0', None, line=2)
     assert b == OpenAPI('/api.json', 'Quotes', '2.1', '/docs', line=4)
     assert (c.docs, c.where) == (None, '<lines>:6')
+
+
+def test_probes_and_metrics_under_their_server():
+    service = micro.parse(['SERVER a 0', 'HEALTH /health', 'READY /ready check=db.ping',
+                           'ROUTE /x$', 'GET m.get', 'METRICS /metrics',
+                           'SERVER b 0', 'ready /b/ready', 'SERVER c 0'])
+    a, b, c = service.servers.values()
+    assert a.health == Health('/health', line=2)
+    assert a.ready == Ready('/ready', 'db.ping', line=3)
+    assert a.metrics == Metrics('/metrics', line=6)
+    assert (b.health, b.ready, b.metrics) == (None, Ready('/b/ready', line=8), None)
+    assert (c.health, c.ready, c.metrics) == (None, None, None)
+
+
+def test_the_same_probe_path_on_two_servers_is_fine():
+    service = micro.parse(['SERVER a 0', 'HEALTH /health', 'SERVER b 0', 'HEALTH /health'])
+    assert [s.health.path for s in service.servers.values()] == ['/health', '/health']
 
 
 def test_config_default_checked_against_builtin_validate():
