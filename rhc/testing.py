@@ -23,7 +23,7 @@ import micro as language
 from rhc import loop as loops
 from rhc import registry as registries
 from rhc.client import Connection, encode_body
-from rhc.config import env_name, load_settings
+from rhc.config import load_settings
 from rhc.running import wait
 from rhc.service import Service
 

@@ -147,7 +147,8 @@ def test_a_call_that_never_ends_times_out():
 def test_query_dict_is_encoded_and_appended(client):
     query = {'q': 'a b&c=d', 'é': 'ü', 'n': 3}
     seen = client.get('/fields', query=query).json()
-    assert urllib.parse.parse_qs(seen['query_string']) == {'q': ['a b&c=d'], 'é': ['ü'], 'n': ['3']}
+    assert urllib.parse.parse_qs(seen['query_string']) == {
+        'q': ['a b&c=d'], 'é': ['ü'], 'n': ['3']}
     assert seen['query'] == {'q': 'a b&c=d', 'é': 'ü', 'n': '3'}
     seen = client.get('/fields?x=1', query={'y': ['2', '3']}).json()
     assert urllib.parse.parse_qsl(seen['query_string']) == [('x', '1'), ('y', '2'), ('y', '3')]
@@ -182,8 +183,8 @@ def test_data_bytes_text_and_form(client):
 
 
 def test_headers_are_sent_and_json_keeps_a_given_content_type(client):
-    seen = client.post('/fields', json={'a': 1}, headers={'X-Test': 'yes',
-                                                          'Content-Type': 'application/vnd+json'}).json()
+    headers = {'X-Test': 'yes', 'Content-Type': 'application/vnd+json'}
+    seen = client.post('/fields', json={'a': 1}, headers=headers).json()
     assert seen['x_test'] == 'yes'
     assert seen['content_type'] == 'application/vnd+json'
     assert seen['json'] == {'a': 1}
@@ -253,7 +254,8 @@ def test_first_server_by_default_another_by_name():
         assert client.server('admin').get('/who').json()['server'] == f'127.0.0.1:{admin}'
         assert client.get('/who', server='admin').json()['server'] == f'127.0.0.1:{admin}'
         assert client.server('admin').url == f'http://127.0.0.1:{admin}'
-        with pytest.raises(LookupError, match="no server 'nope' is listening; there is public, admin"):
+        with pytest.raises(LookupError,
+                           match="no server 'nope' is listening; there is public, admin"):
             client.server('nope')
 
 
