@@ -6,6 +6,7 @@ queued with `call_soon`, timers on a heap. Every callback runs inside
 does can stop the loop. It knows nothing of HTTP.
 """
 import collections
+import contextlib
 import heapq
 import logging
 import os
@@ -264,6 +265,25 @@ class Loop:
         except BaseException:
             log.exception('callback %r failed', fn)
 
+    def discard(self):
+        """Close every socket still watched but the waker, and cancel every timer.
+
+        For a loop about to be thrown away (a test client's): what it still
+        watches or has scheduled then (idle pooled connections and their
+        reaper, say) could never run again.
+        """
+        for sock in [s for s in self._interests if s is not self._waker_r]:
+            self.forget(sock)
+            try:
+                sock.close()
+            except OSError:
+                pass
+        for handle in self._timers:
+            handle.cancel()
+        self._timers = []
+        self._cancelled_timers = 0
+        self._ready.clear()
+
     def close(self):
         self.remove_signal_handlers()
         self._selector.close()
@@ -288,6 +308,7 @@ class TimerHandle(Handle):
 
 
 _default = None
+_in_use = None      # the loop `use()` made current for a while, if any
 
 
 class _Running(threading.local):
@@ -298,15 +319,19 @@ _running = _Running()
 
 
 def get_loop():
-    """The loop running in this thread, else the process's loop, made on first use.
+    """The loop running in this thread, else the one `use()` made current, else the
+    process's loop, made on first use.
 
     So code called from a handler (a Connection, a Future, a timer) lands on
-    the loop serving it, and `rhc.wait` and notebooks share the default one.
+    the loop serving it, an in-process test client's code on its own loop,
+    and `rhc.wait` and notebooks share the default one.
     """
     global _default
     loop = _running.loop
     if loop is not None:
         return loop
+    if _in_use is not None:
+        return _in_use
     if _default is None:
         _default = Loop()
     return _default
@@ -320,9 +345,26 @@ def reset_default():
         _default = None
 
 
+@contextlib.contextmanager
+def use(loop):
+    """Make `get_loop()` return `loop` inside the `with` block.
+
+    What a service's code schedules through `get_loop()` (timers, calls,
+    coroutines) then lands on `loop`: an in-process test client runs its
+    own loop this way, and its handlers see it as launched ones see theirs.
+    """
+    global _in_use
+    previous, _in_use = _in_use, loop
+    try:
+        yield loop
+    finally:
+        _in_use = previous
+
+
 def _reset_after_fork():
-    global _default
+    global _default, _in_use
     _default = None
+    _in_use = None
 
 
 os.register_at_fork(after_in_child=_reset_after_fork)

@@ -13,6 +13,7 @@ import pytest
 import micro
 import rhc
 import rhc.micro
+import rhc.testing
 
 from client_support import load, port_of
 
@@ -32,13 +33,13 @@ def get(port, path):
 
 @pytest.fixture
 def responder():
-    service = load(['SERVER api 0', 'ROUTE /respond$', 'GET handlers.respond_positional'])
-    return port_of(service)
+    with rhc.testing.Client(['SERVER api 0', 'ROUTE /respond$',
+                             'GET handlers.respond_positional']) as client:
+        yield client
 
 
-def ask(port, kind):
-    response = rhc.wait(rhc.Connection(f'http://127.0.0.1:{port}').get(
-        f'/respond?kind={kind}', full=True), timeout=5)
+def ask(client, kind):
+    response = client.get('/respond', query={'kind': kind})
     return response.status, response.headers.get('content-type'), response.headers, \
         response.body
 

@@ -1,11 +1,10 @@
 """OPENAPI served over a real socket: the document, the docs page, built-in routes.
 
 The router's built-in routes are checked with data first; then a service
-from tests/openapi_support.py is served on 127.0.0.1 port 0 (the `serve`
-fixture) and called with http.client. The document served must equal what
-`--openapi` prints; the page must point Swagger UI at it.
+from tests/openapi_support.py is loaded by the test client (rhc.testing) on
+127.0.0.1 port 0 and called over its socket. The document served must equal
+what `--openapi` prints; the page must point Swagger UI at it.
 """
-import http.client
 import json
 import logging
 import os
@@ -17,21 +16,12 @@ import pytest
 import micro
 from rhc.apidocs import SWAGGER_UI, docs_page
 from rhc.routing import METHOD_NOT_ALLOWED, Router
+from rhc.testing import Client
 
 from docs_support import ROOT, TESTS
 from openapi_support import EVERYTHING, TOKEN
 
 SWAGGER_UI_5 = 'swagger-ui-dist@5'
-
-
-def get(port, path, method='GET', headers=None):
-    conn = http.client.HTTPConnection('127.0.0.1', port, timeout=5)
-    try:
-        conn.request(method, path, headers=headers or {})
-        response = conn.getresponse()
-        return response.status, response.headers, response.read()
-    finally:
-        conn.close()
 
 
 # -- built-in routes, as data ----------------------------------------------------------
@@ -102,20 +92,24 @@ def launch_openapi(tmp_path, lines):
     return json.loads(done.stdout)
 
 
-def test_served_document_is_what_launch_prints(serve, tmp_path):
-    port = serve(EVERYTHING).port()
-    status, headers, body = get(port, '/openapi.json')
-    assert status == 200
-    assert headers['Content-Type'] == 'application/json; charset=utf-8'
-    assert json.loads(body) == launch_openapi(tmp_path, EVERYTHING)
+@pytest.fixture
+def everything():
+    with Client(EVERYTHING) as client:
+        yield client
 
 
-def test_docs_page_points_swagger_ui_at_the_document(serve):
-    port = serve(EVERYTHING).port()
-    status, headers, body = get(port, '/docs')
-    assert status == 200
-    assert headers['Content-Type'] == 'text/html; charset=utf-8'
-    page = body.decode()
+def test_served_document_is_what_launch_prints(everything, tmp_path):
+    answer = everything.get('/openapi.json')
+    assert answer.status == 200
+    assert answer.headers['Content-Type'] == 'application/json; charset=utf-8'
+    assert answer.json() == launch_openapi(tmp_path, EVERYTHING)
+
+
+def test_docs_page_points_swagger_ui_at_the_document(everything):
+    answer = everything.get('/docs')
+    assert answer.status == 200
+    assert answer.headers['Content-Type'] == 'text/html; charset=utf-8'
+    page = answer.text
     assert f'<script src="{SWAGGER_UI}/swagger-ui-bundle.js"></script>' in page
     assert f'<link rel="stylesheet" href="{SWAGGER_UI}/swagger-ui.css">' in page
     assert SWAGGER_UI_5 in SWAGGER_UI
@@ -123,63 +117,66 @@ def test_docs_page_points_swagger_ui_at_the_document(serve):
     assert '<title>Everything - API docs</title>' in page
 
 
-def test_ui_url_setting_moves_swagger_ui(serve):
+def test_ui_url_setting_moves_swagger_ui():
     local = 'http://127.0.0.1:9/swagger/'
-    port = serve(EVERYTHING, config={'server.api.openapi.ui_url': local}).port()
-    page = get(port, '/docs')[2].decode()
+    with Client(EVERYTHING, config={'server.api.openapi.ui_url': local}) as client:
+        page = client.get('/docs').text
     assert '<script src="http://127.0.0.1:9/swagger/swagger-ui-bundle.js"></script>' in page
     assert SWAGGER_UI_5 not in page
 
 
-def test_ui_url_from_the_environment(serve):
+def test_ui_url_from_the_environment():
     env = {'SERVER_API_OPENAPI_UI_URL': 'http://127.0.0.1:9/env'}
-    page = get(serve(EVERYTHING, environ=env).port(), '/docs')[2].decode()
+    with Client(EVERYTHING, environ=env) as client:
+        page = client.get('/docs').text
     assert 'src="http://127.0.0.1:9/env/swagger-ui-bundle.js"' in page
 
 
-def test_ui_url_is_a_setting_only_where_openapi_is(serve):
+def test_ui_url_is_a_setting_only_where_openapi_is():
     with pytest.raises(micro.MicroError) as info:
-        serve(['SERVER api 0'], config={'server.api.openapi.ui_url': 'http://x'})
+        with Client(['SERVER api 0'], config={'server.api.openapi.ui_url': 'http://x'}):
+            pass
     assert str(info.value) == "config: unknown setting 'server.api.openapi.ui_url'"
     with pytest.raises(micro.MicroError) as info:
-        serve(['SERVER api 0', 'OPENAPI /o'], config={'server.api.openapi.ui_url': ' / '})
+        with Client(['SERVER api 0', 'OPENAPI /o'], config={'server.api.openapi.ui_url': ' / '}):
+            pass
     assert 'bad value for server.api.openapi.ui_url' in str(info.value)
 
 
-def test_both_paths_skip_auth_that_the_routes_need(serve):
-    port = serve(EVERYTHING).port()
-    assert get(port, '/merged')[0] == 401
-    assert get(port, '/merged', headers={'Authorization': TOKEN})[0] == 200
-    assert get(port, '/openapi.json')[0] == 200
-    assert get(port, '/docs')[0] == 200
+def test_both_paths_skip_auth_that_the_routes_need(everything):
+    assert everything.get('/merged').status == 401
+    assert everything.get('/merged', headers={'Authorization': TOKEN}).status == 200
+    assert everything.get('/openapi.json').status == 200
+    assert everything.get('/docs').status == 200
 
 
-def test_head_and_other_methods(serve):
-    port = serve(EVERYTHING).port()
-    _, _, body = get(port, '/openapi.json')
-    status, headers, empty = get(port, '/openapi.json', 'HEAD')
-    assert (status, empty, int(headers['Content-Length'])) == (200, b'', len(body))
-    status, headers, _ = get(port, '/openapi.json', 'POST')
-    assert (status, headers['Allow']) == (405, 'GET, HEAD')
+def test_head_and_other_methods(everything):
+    body = everything.get('/openapi.json').body
+    answer = everything.head('/openapi.json')
+    assert (answer.status, answer.body) == (200, b'')
+    assert int(answer.headers['Content-Length']) == len(body)
+    answer = everything.post('/openapi.json')
+    assert (answer.status, answer.headers['Allow']) == (405, 'GET, HEAD')
 
 
-def test_without_docs_only_the_document_is_served(serve):
-    port = serve(['SERVER api 0', 'OPENAPI /spec.json', 'ROUTE /x$', 'GET openapi_support.plain']).port()
-    assert get(port, '/spec.json')[0] == 200
-    assert get(port, '/docs')[0] == 404
-    assert get(port, '/openapi.json')[0] == 404
+def test_without_docs_only_the_document_is_served():
+    with Client(['SERVER api 0', 'OPENAPI /spec.json', 'ROUTE /x$',
+                 'GET openapi_support.plain']) as client:
+        assert client.get('/spec.json').status == 200
+        assert client.get('/docs').status == 404
+        assert client.get('/openapi.json').status == 404
 
 
-def test_the_openapi_paths_are_not_in_the_document(serve):
-    port = serve(EVERYTHING).port()
-    doc = json.loads(get(port, '/openapi.json')[2])
+def test_the_openapi_paths_are_not_in_the_document(everything):
+    doc = everything.get('/openapi.json').json()
     assert not {'/openapi.json', '/docs'} & set(doc['paths'])
 
 
-def test_a_route_hidden_by_the_openapi_paths_is_logged(serve, caplog):
+def test_a_route_hidden_by_the_openapi_paths_is_logged(caplog):
     caplog.set_level(logging.WARNING, logger='rhc.service')
-    running = serve(['SERVER api 0', 'OPENAPI /openapi.json', 'ROUTE /', 'GET openapi_support.plain'])
-    assert get(running.port(), '/openapi.json')[2].startswith(b'{"openapi"')
-    assert get(running.port(), '/other')[2] == b'[]'
+    with Client(['SERVER api 0', 'OPENAPI /openapi.json', 'ROUTE /',
+                 'GET openapi_support.plain']) as client:
+        assert client.get('/openapi.json').body.startswith(b'{"openapi"')
+        assert client.get('/other').body == b'[]'
     assert [r.getMessage() for r in caplog.records] == [
         '<lines>:2: ROUTE / is hidden where it matches the OPENAPI paths']

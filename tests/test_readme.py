@@ -8,8 +8,9 @@ See tests/readme_blocks.py for the conventions the README follows. Here:
   ``python -m rhc.launch FILE`` that serves is launched in the background,
   ``--check``/``--config-only``/``--help`` run to completion, ``curl`` is
   played with http.client, and output is compared with what the README
-  shows. ``pip install``, ``python -m pytest`` and the benchmark are not run (the second
-  would run this very test); the files they name must exist.
+  shows. ``pip install``, a bare ``python -m pytest`` and the benchmark are not run (the
+  second would run this very test); the files they name must exist. ``python -m pytest
+  examples/...`` runs that example's tests.
 - ``.. file:`` blocks must equal the file they show; other ``text`` blocks
   are micro snippets that must parse.
 
@@ -267,6 +268,15 @@ def run_step(session, step, expected):
         return
     if argv == ['python', '-m', 'pytest']:
         assert os.path.isdir(os.path.join(ROOT, 'tests'))
+        return
+    if argv[:3] == ['python', '-m', 'pytest']:
+        targets = [word for word in argv[3:] if not word.startswith('-')]
+        assert targets and all(t.startswith('examples/') for t in targets), \
+            f'the README runs tests this test does not expect: {argv}'
+        done = subprocess.run([sys.executable, *argv[1:]], cwd=ROOT, capture_output=True,
+                              text=True, env=dict(os.environ, PYTHONPATH=ROOT), timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert rb.output_matches(expected, done.stdout), f'pytest printed:\n{done.stdout}'
         return
     if argv[:2] == ['python', 'bench/run.py']:
         # The benchmark takes minutes and its peers: check it is there and its options exist.

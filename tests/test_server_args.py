@@ -1,9 +1,10 @@
-"""ARG and CONTENT: coercion of path groups and of body/query/form fields, over HTTP."""
-import http.client
-import json
-import urllib.parse
-
+"""ARG and CONTENT: coercion of path groups and of body/query/form fields, over HTTP
+(the test client, rhc.testing.Client)."""
 import pytest
+
+import rhc.testing
+
+JSON = 'application/json; charset=utf-8'
 
 SERVICE = [
     'ENUM color RED GREEN BLUE to_upper=yes',
@@ -39,30 +40,16 @@ SERVICE = [
 
 @pytest.fixture(scope='module')
 def api():
-    """One server for the module: these tests only read."""
-    from conftest import Running
-    running = Running(SERVICE)
-    yield running
-    running.stop()
+    """One service for the module: these tests only read."""
+    with rhc.testing.Client(SERVICE) as client:
+        yield client
 
 
-def call(api, method, path, body=None, headers=None):
-    conn = http.client.HTTPConnection('127.0.0.1', api.port(), timeout=5)
-    try:
-        if isinstance(body, (dict, list)):
-            body = json.dumps(body)
-            headers = {'Content-Type': 'application/json', **(headers or {})}
-        conn.request(method, path, body=body, headers=headers or {})
-        response = conn.getresponse()
-        data = response.read()
-        assert response.getheader('Content-Type') == 'application/json; charset=utf-8'
-        return response.status, json.loads(data)
-    finally:
-        conn.close()
-
-
-def form(**fields):
-    return urllib.parse.urlencode(fields), {'Content-Type': 'application/x-www-form-urlencoded'}
+def call(api, method, path, **body):
+    """(status, decoded JSON) of one call; `body` is `json=`, or `data=` and `headers=`."""
+    answer = api.request(method, path, **body)
+    assert answer.headers['Content-Type'] == JSON
+    return answer.status, answer.json()
 
 
 # -- ARG -------------------------------------------------------------------
@@ -128,7 +115,7 @@ def test_unmatched_optional_group_is_none(api):
 # -- CONTENT ---------------------------------------------------------------
 
 def test_content_from_json_body(api):
-    status, document = call(api, 'POST', '/content', {
+    status, document = call(api, 'POST', '/content', json={
         'name': 'ann', 'age': 40, 'ratio': 0.5, 'n': 3, 'flag': True,
         'color': 'blue', 'size': 'Small', 'kind': 'x-y', 'ignored': 1})
     assert status == 200, document
@@ -145,15 +132,15 @@ def test_content_from_query_string(api):
 
 
 def test_content_from_form_body(api):
-    body, headers = form(name='cy', age='5', flag='yes', ratio='1.25')
-    status, document = call(api, 'POST', '/content', body, headers)
+    status, document = call(api, 'POST', '/content',
+                            data={'name': 'cy', 'age': '5', 'flag': 'yes', 'ratio': '1.25'})
     assert status == 200, document
     assert document['kwargs'] == {'name': 'cy', 'age': 5, 'flag': True, 'ratio': 1.25,
                                   'size': 'large'}
 
 
 def test_content_defaults_and_optional_fields(api):
-    status, document = call(api, 'POST', '/content', {'name': 'dee'})
+    status, document = call(api, 'POST', '/content', json={'name': 'dee'})
     assert status == 200
     # Defaults are coerced like sent values; optional fields with no default are left out.
     assert document['kwargs'] == {'name': 'dee', 'age': 7, 'flag': False, 'size': 'large'}
@@ -161,15 +148,14 @@ def test_content_defaults_and_optional_fields(api):
 
 
 def test_content_json_body_wins_over_query(api):
-    status, document = call(api, 'POST', '/content?name=query&age=1', {'name': 'json'})
+    status, document = call(api, 'POST', '/content?name=query&age=1', json={'name': 'json'})
     assert status == 200
     assert document['kwargs']['name'] == 'json'
     assert document['kwargs']['age'] == 1      # not in the body: the query's
 
 
 def test_content_query_wins_over_form(api):
-    body, headers = form(name='form', age='3')
-    status, document = call(api, 'POST', '/content?name=query', body, headers)
+    status, document = call(api, 'POST', '/content?name=query', data={'name': 'form', 'age': '3'})
     assert status == 200
     assert document['kwargs']['name'] == 'query'
     assert document['kwargs']['age'] == 3
@@ -180,7 +166,7 @@ def test_content_query_last_value_wins(api):
 
 
 def test_missing_required_content_is_400(api):
-    status, document = call(api, 'POST', '/content', {'age': 1})
+    status, document = call(api, 'POST', '/content', json={'age': 1})
     assert status == 400
     assert document['field'] == 'name'
     assert 'name' in document['error']
@@ -193,7 +179,7 @@ def test_missing_required_content_is_400(api):
     ('flag', 'perhaps'), ('color', 'purple'), ('color', 3), ('size', 'huge'), ('kind', 'UP'),
 ])
 def test_content_failure_is_400_naming_the_field(api, field, value):
-    status, document = call(api, 'POST', '/content', {'name': 'ann', field: value})
+    status, document = call(api, 'POST', '/content', json={'name': 'ann', field: value})
     assert status == 400, document
     assert document['field'] == field
     assert isinstance(document['error'], str) and document['error']
@@ -202,20 +188,19 @@ def test_content_failure_is_400_naming_the_field(api, field, value):
 def test_content_failure_from_query_and_form(api):
     status, document = call(api, 'GET', '/content?name=a&age=x')
     assert (status, document['field']) == (400, 'age')
-    body, headers = form(name='a', n='0')
-    status, document = call(api, 'POST', '/content', body, headers)
+    status, document = call(api, 'POST', '/content', data={'name': 'a', 'n': '0'})
     assert (status, document['field']) == (400, 'n')
 
 
 def test_malformed_json_with_content_is_400(api):
-    status, document = call(api, 'POST', '/content', b'{"name": "ann"',
-                            {'Content-Type': 'application/json'})
+    status, document = call(api, 'POST', '/content', data=b'{"name": "ann"',
+                            headers={'Content-Type': 'application/json'})
     assert status == 400
     assert 'JSON' in document['error']
 
 
 def test_json_body_that_is_not_an_object_is_400(api):
-    status, document = call(api, 'POST', '/content', ['ann'])
+    status, document = call(api, 'POST', '/content', json=['ann'])
     assert status == 400
     assert 'object' in document['error']
 

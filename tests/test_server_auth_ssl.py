@@ -1,4 +1,7 @@
-"""AUTH (server-wide, per method, opted out) and https, over real sockets."""
+"""AUTH (server-wide, per method, opted out) and https, over real sockets.
+
+AUTH is called through the test client; https with http.client, raw sockets and curl.
+"""
 import hashlib
 import http.client
 import json
@@ -12,6 +15,7 @@ import pytest
 
 import micro
 from micro import MicroError
+import rhc.testing
 from rhc.loop import Loop
 from rhc.service import Service
 
@@ -47,75 +51,65 @@ PER_METHOD = [
 ]
 
 
-def call(port, method, path, token=None):
-    conn = http.client.HTTPConnection('127.0.0.1', port, timeout=5)
-    try:
-        conn.request(method, path, headers={'X-Token': token} if token else {})
-        response = conn.getresponse()
-        body = response.read()
-        return response.status, json.loads(body) if body else None
-    finally:
-        conn.close()
+def call(client, method, path, token=None):
+    """(status, decoded JSON or None) of one call, with `X-Token` when given."""
+    answer = client.request(method, path, headers={'X-Token': token} if token else {})
+    return answer.status, answer.json() if answer.body else None
+
+
+@pytest.fixture
+def authed():
+    with rhc.testing.Client(AUTHED) as client:
+        yield client
 
 
 # -- AUTH ------------------------------------------------------------------
 
-def test_server_wide_auth(serve):
-    port = serve(AUTHED).port()
-    assert call(port, 'POST', '/open') == (401, {'error': 'unauthorized'})
-    assert call(port, 'POST', '/open', 'wrong')[0] == 401
-    assert call(port, 'POST', '/open', 'secret') == (200, {'ping': 'pong'})
+def test_server_wide_auth(authed):
+    assert call(authed, 'POST', '/open') == (401, {'error': 'unauthorized'})
+    assert call(authed, 'POST', '/open', 'wrong')[0] == 401
+    assert call(authed, 'POST', '/open', 'secret') == (200, {'ping': 'pong'})
 
 
-def test_auth_none_opts_a_method_out(serve):
-    port = serve(AUTHED).port()
-    assert call(port, 'GET', '/open') == (200, {'ping': 'pong'})
+def test_auth_none_opts_a_method_out(authed):
+    assert call(authed, 'GET', '/open') == (200, {'ping': 'pong'})
 
 
-def test_method_auth_replaces_the_servers(serve):
-    port = serve(AUTHED).port()
-    assert call(port, 'GET', '/admin', 'secret')[0] == 401
-    assert call(port, 'GET', '/admin', 'admin') == (200, {'ping': 'pong'})
+def test_method_auth_replaces_the_servers(authed):
+    assert call(authed, 'GET', '/admin', 'secret')[0] == 401
+    assert call(authed, 'GET', '/admin', 'admin') == (200, {'ping': 'pong'})
 
 
-def test_auth_runs_before_argument_coercion(serve):
-    port = serve(AUTHED).port()
-    assert call(port, 'GET', '/n/1')[0] == 401
-    assert call(port, 'GET', '/n/1', 'secret')[1]['args'] == [1]
+def test_auth_runs_before_argument_coercion(authed):
+    assert call(authed, 'GET', '/n/1')[0] == 401
+    assert call(authed, 'GET', '/n/1', 'secret')[1]['args'] == [1]
 
 
-def test_auth_does_not_hide_404_or_405(serve):
-    port = serve(AUTHED).port()
-    assert call(port, 'GET', '/nowhere')[0] == 404
-    assert call(port, 'PUT', '/open')[0] == 405
+def test_auth_does_not_hide_404_or_405(authed):
+    assert call(authed, 'GET', '/nowhere')[0] == 404
+    assert call(authed, 'PUT', '/open')[0] == 405
 
 
-def test_auth_may_raise_http_error(serve):
-    port = serve(AUTHED).port()
-    assert call(port, 'GET', '/forbidden', 'secret') == (403, {'error': 'forbidden'})
+def test_auth_may_raise_http_error(authed):
+    assert call(authed, 'GET', '/forbidden', 'secret') == (403, {'error': 'forbidden'})
 
 
-def test_auth_that_raises_is_500(serve):
-    port = serve(AUTHED).port()
-    status, document = call(port, 'GET', '/broken', 'secret')
+def test_auth_that_raises_is_500(authed):
+    status, document = call(authed, 'GET', '/broken', 'secret')
     assert status == 500 and document['error'] == 'internal server error'
-    assert call(port, 'GET', '/open') == (200, {'ping': 'pong'})
+    assert call(authed, 'GET', '/open') == (200, {'ping': 'pong'})
 
 
-def test_auth_on_one_method_only(serve):
-    port = serve(PER_METHOD).port()
-    assert call(port, 'GET', '/thing')[0] == 200
-    assert call(port, 'DELETE', '/thing')[0] == 401
-    assert call(port, 'DELETE', '/thing', 'admin')[0] == 200
+def test_auth_on_one_method_only():
+    with rhc.testing.Client(PER_METHOD) as client:
+        assert call(client, 'GET', '/thing')[0] == 200
+        assert call(client, 'DELETE', '/thing')[0] == 401
+        assert call(client, 'DELETE', '/thing', 'admin')[0] == 200
 
 
-def test_head_is_checked_like_get(serve):
-    port = serve(AUTHED).port()
-    conn = http.client.HTTPConnection('127.0.0.1', port, timeout=5)
-    conn.request('HEAD', '/admin')
-    response = conn.getresponse()
-    assert response.status == 401 and response.read() == b''
-    conn.close()
+def test_head_is_checked_like_get(authed):
+    answer = authed.head('/admin')
+    assert answer.status == 401 and answer.body == b''
 
 
 # -- https -----------------------------------------------------------------

@@ -1,8 +1,11 @@
 """What a handler returns, how it answers, and what it sees: over real sockets.
 
-Every call goes over TCP to a service served by the `serve` fixture (its own
-loop in a thread), with `http.client` or `curl`.
+Every call goes over TCP: through the test client (`rhc.testing.Client`)
+where only the answer matters, and with `http.client`, a raw socket or `curl`
+to a service served by the `serve` fixture (its own loop in a thread) where
+the connection or the bytes on the wire are what is tested.
 """
+import contextlib
 import http.client
 import json
 import logging
@@ -16,6 +19,7 @@ from email.utils import parsedate_to_datetime
 import pytest
 
 import rhc.loop
+import rhc.testing
 
 JSON = 'application/json; charset=utf-8'
 TEXT = 'text/plain; charset=utf-8'
@@ -73,7 +77,13 @@ def api(serve):
 
 
 @pytest.fixture
-def served_on_default_loop(serve, monkeypatch):
+def client():
+    with rhc.testing.Client(RETURNS) as client:
+        yield client
+
+
+@pytest.fixture
+def served_on_default_loop(serve):
     """`serve`, with `rhc.loop.get_loop()` returning the served loop.
 
     `rhc.timer` (and anything else that uses the process loop) schedules on
@@ -81,11 +91,12 @@ def served_on_default_loop(serve, monkeypatch):
     the length of the test that loop *is* the process loop. Only the
     server's thread touches it.
     """
-    def start(lines, **kwargs):
-        running = serve(lines, **kwargs)
-        monkeypatch.setattr(rhc.loop, '_default', running.loop)
-        return running
-    return start
+    with contextlib.ExitStack() as using:
+        def start(lines, **kwargs):
+            running = serve(lines, **kwargs)
+            using.enter_context(rhc.loop.use(running.loop))
+            return running
+        yield start
 
 
 # -- the return-value table ------------------------------------------------
@@ -100,31 +111,32 @@ def served_on_default_loop(serve, monkeypatch):
     ('/pair', 201, JSON, b'{"created": true}'),
     ('/triple', 203, TEXT, b'with headers'),
 ])
-def test_return_value_becomes_the_response(api, path, status, content_type, body):
-    got_status, headers, got_body = call(api.port(), 'GET', path)
-    assert got_status == status
-    assert headers.get('Content-Type') == content_type
+def test_return_value_becomes_the_response(client, path, status, content_type, body):
+    answer = client.get(path)
+    assert answer.status == status
+    assert answer.headers.get('Content-Type') == content_type
     if content_type == JSON:
-        assert json.loads(got_body) == json.loads(body)
+        assert answer.json() == json.loads(body)
     else:
-        assert got_body == body
-    assert headers['Content-Length'] == str(len(got_body))
+        assert answer.body == body
+    assert answer.headers['Content-Length'] == str(len(answer.body))
 
 
-def test_returned_json_parses(api):
-    assert json.loads(call(api.port(), 'GET', '/list')[2]) == [1, 'two', 3]
+def test_returned_json_parses(client):
+    assert client.get('/list').json() == [1, 'two', 3]
 
 
-def test_tuple_headers_are_sent(api):
-    _, headers, _ = call(api.port(), 'GET', '/triple')
+def test_tuple_headers_are_sent(client):
+    headers = client.get('/triple').headers
     assert headers['X-Extra'] == 'yes'
     assert headers['Cache-Control'] == 'no-store'
 
 
-def test_content_type_in_returned_headers_replaces_the_default(api):
-    status, headers, body = call(api.port(), 'GET', '/typed-triple')
-    assert status == 200 and body == b'<p>hi</p>'
-    assert headers.get_all('Content-Type') == ['text/html; charset=utf-8']
+def test_content_type_in_returned_headers_replaces_the_default(client):
+    answer = client.get('/typed-triple')
+    assert answer.status == 200 and answer.body == b'<p>hi</p>'
+    # A field sent twice would read as both values joined by a comma.
+    assert answer.headers['Content-Type'] == 'text/html; charset=utf-8'
 
 
 def test_content_length_in_returned_headers_cannot_break_framing(api):
@@ -138,48 +150,43 @@ def test_content_length_in_returned_headers_cannot_break_framing(api):
     conn.close()
 
 
-def test_crlf_in_a_returned_header_is_refused(api):
-    status, headers, body = call(api.port(), 'GET', '/smuggle')
-    assert status == 500
-    assert 'Set-Cookie' not in headers and 'X-Evil' not in headers
-    assert json.loads(body)['error'] == 'internal server error'
+def test_crlf_in_a_returned_header_is_refused(client):
+    answer = client.get('/smuggle')
+    assert answer.status == 500
+    assert 'Set-Cookie' not in answer.headers and 'X-Evil' not in answer.headers
+    assert answer.json()['error'] == 'internal server error'
 
 
-def test_status_204_has_no_content_length(api):
-    status, headers, body = call(api.port(), 'GET', '/int204')
-    assert status == 204 and body == b''
-    assert 'Content-Length' not in headers
+def test_status_204_has_no_content_length(client):
+    answer = client.get('/int204')
+    assert answer.status == 204 and answer.body == b''
+    assert 'Content-Length' not in answer.headers
 
 
-def test_respond_counts_once(api):
-    status, headers, body = call(api.port(), 'GET', '/twice')
-    assert status == 201
-    assert json.loads(body) == {'first': True}
+def test_respond_counts_once(client):
+    answer = client.get('/twice')
+    assert answer.status == 201
+    assert answer.json() == {'first': True}
 
 
-def test_respond_with_reason_and_content_type(api):
-    conn = http.client.HTTPConnection('127.0.0.1', api.port(), timeout=5)
-    conn.request('GET', '/message')
-    response = conn.getresponse()
-    assert (response.status, response.reason) == (299, 'Fine Thanks')
-    assert response.getheader('Content-Type') == 'text/x-custom'
-    assert response.read() == b'custom'
-    conn.close()
+def test_respond_with_reason_and_content_type(client):
+    answer = client.get('/message')
+    assert (answer.status, answer.reason) == (299, 'Fine Thanks')
+    assert answer.headers['Content-Type'] == 'text/x-custom'
+    assert answer.body == b'custom'
 
 
-def test_delayed_response_from_a_timer(served_on_default_loop):
-    server = served_on_default_loop(RETURNS)
+def test_delayed_response_from_a_timer(client):
     started = time.monotonic()
-    status, headers, body = call(server.port(), 'GET', '/delayed?ms=100')
+    answer = client.get('/delayed?ms=100')
     assert time.monotonic() - started >= 0.09
-    assert status == 200 and headers['Content-Type'] == JSON
-    assert json.loads(body) == {'delayed': 100, 'path': '/delayed'}
+    assert answer.status == 200 and answer.headers['Content-Type'] == JSON
+    assert answer.json() == {'delayed': 100, 'path': '/delayed'}
 
 
-def test_delayed_respond_counts_once(served_on_default_loop):
-    server = served_on_default_loop(RETURNS)
-    status, _, body = call(server.port(), 'GET', '/delayed-twice')
-    assert (status, body) == (200, b'first')
+def test_delayed_respond_counts_once(client):
+    answer = client.get('/delayed-twice')
+    assert (answer.status, answer.body) == (200, b'first')
 
 
 def test_delayed_requests_do_not_block_other_connections(served_on_default_loop):
@@ -204,15 +211,13 @@ def test_delayed_request_then_next_on_same_connection(served_on_default_loop):
     conn.close()
 
 
-def test_request_call_answers_from_the_async_result(served_on_default_loop, caplog):
-    server = served_on_default_loop(RETURNS)
-    status, headers, body = call(server.port(), 'GET', '/via-call?outcome=ok')
-    assert (status, json.loads(body)) == (200, {'called': True})
-    status, _, body = call(server.port(), 'GET', '/via-call?outcome=none')
-    assert status == 404
-    status, _, body = call(server.port(), 'GET', '/via-call?outcome=error')
-    assert status == 500
-    document = json.loads(body)
+def test_request_call_answers_from_the_async_result(client, caplog):
+    answer = client.get('/via-call', query={'outcome': 'ok'})
+    assert (answer.status, answer.json()) == (200, {'called': True})
+    assert client.get('/via-call', query={'outcome': 'none'}).status == 404
+    answer = client.get('/via-call', query={'outcome': 'error'})
+    assert answer.status == 500
+    document = answer.json()
     assert document['error'] == 'internal server error'
     assert document['id'] in caplog.text
 
@@ -244,27 +249,25 @@ def test_request_attributes(api):
     assert seen['peer'] == ['127.0.0.1', local_port]
 
 
-def test_request_form_and_text(api):
-    status, _, body = call(api.port(), 'POST', '/attrs', body='a=1&b=h%C3%A9&a=2',
-                           headers={'Content-Type': 'application/x-www-form-urlencoded'})
-    seen = json.loads(body)
-    assert status == 200
+def test_request_form_and_text(client):
+    answer = client.post('/attrs', data='a=1&b=h%C3%A9&a=2',
+                         headers={'Content-Type': 'application/x-www-form-urlencoded'})
+    seen = answer.json()
+    assert answer.status == 200
     assert seen['form'] == {'a': '2', 'b': 'hé'}
     assert seen['text'] == 'a=1&b=h%C3%A9&a=2'
 
 
-def test_request_json_is_none_without_a_body(api):
-    status, _, body = call(api.port(), 'POST', '/json', body=b'',
-                           headers={'Content-Type': 'application/json'})
-    assert (status, json.loads(body)) == (200, {'json': None})
+def test_request_json_is_none_without_a_body(client):
+    answer = client.post('/json', data=b'', headers={'Content-Type': 'application/json'})
+    assert (answer.status, answer.json()) == (200, {'json': None})
 
 
-def test_malformed_json_body_is_400(api):
-    status, headers, body = call(api.port(), 'POST', '/json', body=b'{"a": ',
-                                 headers={'Content-Type': 'application/json'})
-    assert status == 400
-    assert headers['Content-Type'] == JSON
-    assert 'JSON' in json.loads(body)['error']
+def test_malformed_json_body_is_400(client):
+    answer = client.post('/json', data=b'{"a": ', headers={'Content-Type': 'application/json'})
+    assert answer.status == 400
+    assert answer.headers['Content-Type'] == JSON
+    assert 'JSON' in answer.json()['error']
 
 
 def test_connection_id_is_shared_by_requests_on_one_connection(api):
@@ -281,25 +284,25 @@ def test_connection_id_is_shared_by_requests_on_one_connection(api):
 
 # -- automatic answers -----------------------------------------------------
 
-def test_no_route_is_404(api):
-    status, headers, body = call(api.port(), 'GET', '/nowhere')
-    assert status == 404
-    assert headers['Content-Type'] == JSON
-    assert 'error' in json.loads(body)
+def test_no_route_is_404(client):
+    answer = client.get('/nowhere')
+    assert answer.status == 404
+    assert answer.headers['Content-Type'] == JSON
+    assert 'error' in answer.json()
 
 
-def test_route_is_matched_from_the_start_only(api):
-    assert call(api.port(), 'GET', '/prefix/dict')[0] == 404
-    assert call(api.port(), 'GET', '/dict/more')[0] == 404   # the pattern ends with $
+def test_route_is_matched_from_the_start_only(client):
+    assert client.get('/prefix/dict').status == 404
+    assert client.get('/dict/more').status == 404   # the pattern ends with $
 
 
-def test_wrong_method_is_405_with_allow(api):
-    status, headers, body = call(api.port(), 'GET', '/only-post')
-    assert status == 405
-    assert {m.strip() for m in headers['Allow'].split(',')} == {'POST', 'PUT'}
-    status, headers, _ = call(api.port(), 'POST', '/both')
-    assert status == 405
-    assert {m.strip() for m in headers['Allow'].split(',')} == {'GET', 'HEAD', 'DELETE'}
+def test_wrong_method_is_405_with_allow(client):
+    answer = client.get('/only-post')
+    assert answer.status == 405
+    assert {m.strip() for m in answer.headers['Allow'].split(',')} == {'POST', 'PUT'}
+    answer = client.post('/both')
+    assert answer.status == 405
+    assert {m.strip() for m in answer.headers['Allow'].split(',')} == {'GET', 'HEAD', 'DELETE'}
 
 
 def test_head_on_a_get_route(api):
@@ -330,13 +333,13 @@ def test_head_with_a_raw_socket_sends_no_body(api):
     assert rest == b''
 
 
-def test_http_error(api):
-    status, headers, body = call(api.port(), 'GET', '/teapot')
-    assert status == 418
-    assert headers['Content-Type'] == JSON
-    assert json.loads(body) == {'error': 'short and stout'}
-    status, _, body = call(api.port(), 'GET', '/conflict')
-    assert (status, json.loads(body)) == (409, {'error': None})
+def test_http_error(client):
+    answer = client.get('/teapot')
+    assert answer.status == 418
+    assert answer.headers['Content-Type'] == JSON
+    assert answer.json() == {'error': 'short and stout'}
+    answer = client.get('/conflict')
+    assert (answer.status, answer.json()) == (409, {'error': None})
 
 
 def test_raising_handler_is_500_with_a_logged_id(api, caplog):
@@ -376,33 +379,32 @@ def test_unsendable_return_value_is_500_and_the_connection_goes_on(api, caplog, 
         assert document['id'] in caplog.text
 
 
-def test_unsendable_delayed_response_is_500(served_on_default_loop, caplog):
-    server = served_on_default_loop(RETURNS)
-    status, _, body = call(server.port(), 'GET', '/delayed-unserializable')
-    assert status == 500
-    assert json.loads(body)['id'] in caplog.text
+def test_unsendable_delayed_response_is_500(client, caplog):
+    answer = client.get('/delayed-unserializable')
+    assert answer.status == 500
+    assert answer.json()['id'] in caplog.text
 
 
 # -- headers on every response ---------------------------------------------
 
 @pytest.mark.parametrize('path', ['/dict', '/none', '/int204', '/nowhere', '/only-post', '/boom', '/teapot'])
-def test_date_and_request_id_on_every_response(api, path):
-    status, headers, _ = call(api.port(), 'GET', path)
+def test_date_and_request_id_on_every_response(client, path):
+    headers = client.get(path).headers
     date = parsedate_to_datetime(headers['Date'])
     assert abs(date.timestamp() - time.time()) < 5
     assert re.fullmatch(r'[!-~]{1,128}', headers['X-Request-Id'])
 
 
-def test_request_ids_are_fresh_each_time(api):
-    ids = {call(api.port(), 'GET', '/dict')[1]['X-Request-Id'] for _ in range(3)}
+def test_request_ids_are_fresh_each_time(client):
+    ids = {client.get('/dict').headers['X-Request-Id'] for _ in range(3)}
     assert len(ids) == 3
 
 
 @pytest.mark.parametrize('given', ['abc', 'a' * 128, 'x!~{}"#', '0'])
-def test_sane_request_id_is_echoed(api, given):
-    _, headers, body = call(api.port(), 'GET', '/attrs', headers={'X-Request-Id': given})
-    assert headers['X-Request-Id'] == given
-    assert json.loads(body)['request_id'] == given
+def test_sane_request_id_is_echoed(client, given):
+    answer = client.get('/attrs', headers={'X-Request-Id': given})
+    assert answer.headers['X-Request-Id'] == given
+    assert answer.json()['request_id'] == given
 
 
 @pytest.mark.parametrize('given', ['a' * 129, 'has space', 'caf\xe9', 'tab\there'])
