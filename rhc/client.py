@@ -14,8 +14,10 @@ import urllib.parse
 
 from rhc import http
 from rhc.calls import Call
+from rhc.download import BodyStream, Receiver
 from rhc.errors import CallError
-from rhc.exchange import Exchange
+from rhc.eventsource import EventSource
+from rhc.exchange import Exchange, request_bytes
 from rhc.loop import get_loop
 from rhc.pool import IDLE_TIMEOUT, MAX_IDLE, Pool
 from rhc.transport import Transport
@@ -124,6 +126,37 @@ class Connection:
     def delete(self, path='', body=None, headers=None, **kwargs):
         return self.request('DELETE', path, body, headers, **kwargs)
 
+    def stream(self, method, path='', body=None, headers=None, timeout=None, **kwargs):
+        """The body of a call as it arrives, for `async for chunk in ...` in a coroutine
+        (an `rhc.download.BodyStream`). `timeout` (default: the connection's) is how long
+        to wait for the next bytes while the loop waits for them; None or 0 waits on."""
+        if body is None and kwargs:
+            body = kwargs
+        method = method.upper()
+        target, all_headers, data = self._prepare(path, body, headers, {})
+        try:
+            out = request_bytes(self, method, target, all_headers, data)
+        except ValueError as e:
+            raise CallError(f'bad request: {e}') from None
+        receiver = Receiver(self, method, out, self.timeout if timeout is None else timeout)
+        return BodyStream(receiver, self._start_stream)
+
+    def _start_stream(self, receiver):
+        if self.addresses is None:
+            self._resolve_then(receiver.start)
+        else:
+            receiver.start()
+
+    def events(self, path='', headers=None, last_event_id=None, retries=5, timeout=45.0):
+        """Server-Sent Events from `path`, as `rhc.Event`s, for `async for event in ...`.
+
+        A dropped connection is made again after the server's `retry` (3 s until
+        it says), with `Last-Event-ID`; after `retries` attempts in a row that
+        bring no event, CallError. A 204 ends the events; any other status but
+        200, or a body that is not text/event-stream, is a CallError at once.
+        """
+        return EventSource(self, path, headers, last_event_id, retries, timeout)
+
     def close(self):
         """Close the idle connections of the pool."""
         self.idle.close()
@@ -133,15 +166,14 @@ class Connection:
     def _loop(self):
         return self.loop or get_loop()
 
-    def _start(self, callback, method, path, body, headers, options):
+    def _prepare(self, path, body, headers, options):
+        """(target, headers, body bytes) of a call: the defaults, its body, then `setup`."""
         option = options.get
-        is_json = option('is_json', self.is_json)
-        is_form = option('is_form', self.is_form)
         setup = option('setup', self.setup)
         all_headers = dict(self.headers)
         if headers:
             all_headers.update(headers)
-        data, content_type = encode_body(body, is_form)
+        data, content_type = encode_body(body, option('is_form', self.is_form))
         if content_type and not any(k.lower() == 'content-type' for k in all_headers):
             all_headers['Content-Type'] = content_type
         target = self.base_path + path
@@ -149,6 +181,12 @@ class Connection:
             target = '/' + target
         if setup is not None:
             target, all_headers, data = setup(target, all_headers, data)
+        return target, all_headers, data
+
+    def _start(self, callback, method, path, body, headers, options):
+        option = options.get
+        is_json = option('is_json', self.is_json)
+        target, all_headers, data = self._prepare(path, body, headers, options)
         exchange = Exchange(self, callback, method, target, all_headers, data, is_json,
                             option('timeout', self.timeout), option('wrapper', self.wrapper),
                             option('handler', self.handler), option('full', False))

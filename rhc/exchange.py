@@ -43,6 +43,25 @@ class _Discarded:
 DISCARDED = _Discarded()
 
 
+def connect_failure(exc):
+    """What a call's CallError says when its connection could not be made."""
+    err = getattr(exc, 'errno', None)
+    if err == errno.ECONNREFUSED:
+        return 'connection refused'
+    if type(exc).__module__ == 'ssl':
+        return f'ssl error: {getattr(exc, "reason", None) or exc}'
+    return f'cannot connect: {exc.strerror or exc}'
+
+
+def request_bytes(connection, method, target, headers, body):
+    """The bytes of a call's request: Host and User-Agent, its headers, its body."""
+    lines = [('Host', connection.host_header), ('User-Agent', 'rhc')]
+    lines.extend((str(k), str(v)) for k, v in headers.items())
+    if body or method in ('POST', 'PUT', 'PATCH'):
+        lines.append(('Content-Length', str(len(body))))
+    return http.request_bytes(method, target, lines, body)
+
+
 class Exchange:
     """One call: connect (or reuse), send, receive, report once."""
 
@@ -98,11 +117,7 @@ class Exchange:
             self._open()
 
     def _request_bytes(self):
-        headers = [('Host', self.connection.host_header), ('User-Agent', 'rhc')]
-        headers.extend((str(k), str(v)) for k, v in self.headers.items())
-        if self.body or self.method in ('POST', 'PUT', 'PATCH'):
-            headers.append(('Content-Length', str(len(self.body))))
-        return http.request_bytes(self.method, self.target, headers, self.body)
+        return request_bytes(self.connection, self.method, self.target, self.headers, self.body)
 
     def _open(self):
         connection = self.connection
@@ -123,14 +138,7 @@ class Exchange:
         self.connector = None
         if self.done:
             return
-        err = getattr(exc, 'errno', None)
-        if err == errno.ECONNREFUSED:
-            reason = 'connection refused'
-        elif type(exc).__module__ == 'ssl':
-            reason = f'ssl error: {getattr(exc, "reason", None) or exc}'
-        else:
-            reason = f'cannot connect: {exc.strerror or exc}'
-        self.finish(1, CallError(reason))
+        self.finish(1, CallError(connect_failure(exc)))
 
     def connection_made(self, transport):
         self.connector = None
