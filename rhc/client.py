@@ -147,15 +147,18 @@ class Connection:
         else:
             receiver.start()
 
-    def events(self, path='', headers=None, last_event_id=None, retries=5, timeout=45.0):
-        """Server-Sent Events from `path`, as `rhc.Event`s, for `async for event in ...`.
+    def events(self, path='', headers=None, last_event_id=None, retries=5, timeout=45.0,
+               reconnect=3.0):
+        """Server-Sent Events from `path`, as `rhc.Event`s, for `async for event in ...`
+        (an `rhc.eventsource.EventSource`).
 
-        A dropped connection is made again after the server's `retry` (3 s until
-        it says), with `Last-Event-ID`; after `retries` attempts in a row that
-        bring no event, CallError. A 204 ends the events; any other status but
-        200, or a body that is not text/event-stream, is a CallError at once.
+        A dropped connection is made again after the server's `retry` (`reconnect`
+        seconds until it sends one), with `Last-Event-ID`; after `retries` attempts
+        in a row that bring no event, CallError. A 204 ends the events; any other
+        status but 200, or a body that is not text/event-stream, is a CallError at
+        once. `timeout`: seconds of silence (pings count) that drop the connection.
         """
-        return EventSource(self, path, headers, last_event_id, retries, timeout)
+        return EventSource(self, path, headers, last_event_id, retries, timeout, reconnect)
 
     def close(self):
         """Close the idle connections of the pool."""

@@ -23,14 +23,14 @@ class EventSource:
     """The events of one SSE endpoint, across reconnections; see the module doc."""
 
     def __init__(self, connection, path, headers=None, last_event_id=None, retries=5,
-                 timeout=45.0):
+                 timeout=45.0, reconnect=RECONNECT):
         self.connection = connection
         self.path = path
         self.headers = dict(headers or {})
         self.last_event_id = last_event_id or ''
         self.retries = retries
         self.timeout = timeout
-        self.reconnect = RECONNECT
+        self.reconnect = reconnect      # seconds; the server's `retry:` replaces it
         self.connects = 0           # connections made, for the curious
         self._attempts = 0          # reconnections in a row without an event
         self._body = None
