@@ -48,4 +48,5 @@ METRIC = {
     'mib_s': mib_s,
     'kib_per_conn': kib,
     'startup_ms': ms,
+    'stream_vs_whole': lambda v: '-' if v is None else f'{100 * v:.0f}%',
 }

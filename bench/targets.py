@@ -67,6 +67,10 @@ TARGETS = [
            peer='uvicorn-httptools'),
     Target('logged: {server} ≥ 80% of its unlogged req/s (ping)', 'logged', 'rps', factor=0.8,
            peer=SAME, peer_scenario='ping', show='percent'),
+    Target('stream: {server} streamed download ≥ 80% of the whole body\'s MiB/s', 'stream',
+           'stream_vs_whole', limit=0.8, show='value'),
+    Target('sse: {server} RSS per idle SSE client ≤ 20 KiB', 'sse', 'kib_per_conn', op='<=',
+           limit=20, show='value'),
 ]
 
 CLIENT_TARGET = 1.5
