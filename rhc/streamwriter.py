@@ -186,7 +186,7 @@ class StreamWriter:
 
     def connection_lost(self, exc):
         if not self.finished:
-            self._stop(' (client gone)')
+            self._stop(' (connection closed)')
         self.protocol.connection_lost(exc)
 
     # -- taking items -----------------------------------------------------------
@@ -250,9 +250,11 @@ class StreamWriter:
     # -- writing ------------------------------------------------------------------
 
     def _write(self, data):
+        if self.chunked:
+            data = b'%x\r\n%s\r\n' % (len(data), data)
         self.sent += len(data)
         self.last_write = self.loop.time()
-        self.transport.write(b'%x\r\n%s\r\n' % (len(data), data) if self.chunked else data)
+        self.transport.write(data)
 
     def _ping(self):
         """A comment after `ping` seconds of silence (one that waits on its client needs none)."""
@@ -288,6 +290,7 @@ class StreamWriter:
         """The body is complete: end it, and once the client has read enough, hand back."""
         if self.chunked:
             self.transport.write(LAST_CHUNK)
+            self.sent += len(LAST_CHUNK)
         self._cancel_timers()
         self.finished = True
         log_answer(self.protocol, self.request, self.status, self.sent)

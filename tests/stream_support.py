@@ -38,6 +38,7 @@ class H11Client:
         self.sock.settimeout(timeout)
         self.sock.connect(('127.0.0.1', port))
         self.conn = h11.Connection(h11.CLIENT)
+        self.received = 0       # bytes read from the socket
 
     def request(self, method, target, headers=(), version='1.1', send=True):
         """Send a request (or, with send=False, only tell h11 of one already sent raw)."""
@@ -53,7 +54,9 @@ class H11Client:
             event = self.conn.next_event()
             if event is not h11.NEED_DATA:
                 return event
-            self.conn.receive_data(self.sock.recv(256 * 1024))
+            data = self.sock.recv(256 * 1024)
+            self.received += len(data)
+            self.conn.receive_data(data)
 
     def head(self):
         event = self.next_event()

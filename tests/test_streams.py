@@ -80,6 +80,17 @@ def test_stream_is_chunked_and_the_connection_goes_on(client, target, status, co
     assert_next_answer_parses(c)
 
 
+@pytest.mark.parametrize('target', ['/chunks', '/slow', '/events'])
+def test_a_streamed_answer_has_one_access_log_line(client, caplog, target):
+    c = client()
+    with caplog.at_level('INFO', logger='rhc.access'):
+        c.response('GET', target)
+        assert wait_for(lambda: caplog.records)
+    [line] = [r.getMessage() for r in caplog.records if r.name == 'rhc.access']
+    assert f' GET {target} 200 ' in line
+    assert line.endswith(f' out={c.received}')     # every byte on the wire, head included
+
+
 def test_async_source_is_closed_after_its_end(client):
     client().response('GET', '/slow')
     assert wait_for(lambda: stream_handlers.EVENTS == ['slow finally'])
@@ -217,3 +228,16 @@ def test_event_stream_rejects_a_bad_ping():
     import rhc
     with pytest.raises(ValueError, match='ping'):
         rhc.EventStream([], ping=0)
+
+
+def test_a_client_that_stops_reading_is_cut_off_after_the_idle_timeout():
+    running = Running(service_lines(), environ={'SERVER_S_IDLE_TIMEOUT': '0.5'})
+    c = H11Client(running.port(), rcvbuf=64 * 1024)
+    try:
+        c.request('GET', '/forever')    # and read nothing: the server's buffer fills
+        assert wait_for(lambda: 'sync finally' in stream_handlers.EVENTS, timeout=10)
+        assert wait_for(lambda: connections(running) == 0)
+        assert stream_handlers.PULLED['count'] * 65536 < 32 * 1024 * 1024
+    finally:
+        c.close()
+        running.stop()
