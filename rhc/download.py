@@ -315,4 +315,7 @@ class BodyStream:
 
     def __del__(self):
         # A loop left with `break`: nobody will take the rest, so the connection goes.
-        self._receiver.close()
+        try:
+            self._receiver.close()
+        except Exception:       # the loop itself may be gone (the interpreter is exiting)
+            pass
