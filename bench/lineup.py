@@ -103,9 +103,8 @@ SERVERS = {spec.name: spec for spec in [
                'gateway: request.call on a micro CONNECTION/RESOURCE', ALL + STREAMING, 'resource'),
     rhc_server('rhc-conn', 'rhc; gateway: request.call on a plain rhc.Connection',
                GATEWAY, 'connection'),
-    # A third gateway flavour is one line: a handler in FLAVOURS of rhc_app/handlers.py, and
-    # rhc_server('rhc-async', 'rhc; gateway: an async def handler awaiting the RESOURCE',
-    #            GATEWAY, 'async'),
+    rhc_server('rhc-async', 'rhc with async def handlers; gateway: awaiting the RESOURCE',
+               ('ping', 'users') + GATEWAY, 'async'),
     ServerSpec('aiohttp', 'aiohttp web.run_app (C parser, access_log=None); '
                'gateway: a shared ClientSession', app_argv('aiohttp_app.py'), ALL),
     ServerSpec('uvicorn-httptools', 'starlette on uvicorn --loop uvloop --http httptools '

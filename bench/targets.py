@@ -10,7 +10,7 @@ import dataclasses
 import operator
 
 import fmt
-from lineup import CLASSIC, SERVERS
+from lineup import CLASSIC, GATEWAY, SERVERS
 
 SAME = 'the same server'
 OPS = {'>=': operator.ge, '<=': operator.le, '<': operator.lt}
@@ -71,6 +71,10 @@ TARGETS = [
            'stream_vs_whole', limit=0.8, show='value'),
     Target('sse: {server} RSS per idle SSE client ≤ 20 KiB', 'sse', 'kib_per_conn', op='<=',
            limit=20, show='value'),
+    Target('ping: {server} (async def) ≥ 90% of rhc (plain) req/s', 'ping', 'rps', factor=0.9,
+           peer='rhc', server='rhc-async', show='percent'),
+    *[Target(f'{s}: {{server}} (async def) ≥ 90% of rhc (callbacks) req/s', s, 'rps',
+             factor=0.9, peer='rhc', server='rhc-async', show='percent') for s in GATEWAY],
 ]
 
 CLIENT_TARGET = 1.5

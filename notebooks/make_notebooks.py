@@ -326,6 +326,90 @@ rhc.wait(advisor.get('/dress/bergen'))"""),
 ]
 
 
+COROUTINES = [
+    md("""# Coroutines: `async def` handlers and `await` in a cell
+
+A handler may be an `async def`. Each `await` hands the loop back, so while one request waits
+for another service, the same process serves others. rhc runs coroutines on its own loop (there
+is no asyncio underneath), and a plain function still runs inline at no extra cost."""),
+    code("""import time
+
+import rhc
+import rhc.micro as micro"""),
+    md("""## A service that calls another
+
+`square` is an ordinary handler. `total` is a coroutine: it asks for two squares *at once* with
+`rhc.gather`, and adds them up when both have answered. Calls made with `rhc.Connection` (and
+`micro.connection.NAME.RESOURCE(...)`) are awaitable."""),
+    code("""def square(request, n):
+    return {'square': n * n}
+
+
+async def total(request, a, b):
+    api = rhc.Connection('http://localhost:12345')
+    one, two = await rhc.gather(api.get(f'/square/{a}'), api.get(f'/square/{b}'))
+    return {'total': one['square'] + two['square']}
+
+
+micro.load_server([
+    'SERVER maths 12345',
+    r'ROUTE /square/(\\d+)$',
+    '  ARG int',
+    '  GET __main__.square',
+    r'ROUTE /total/(\\d+)/(\\d+)$',
+    '  ARG int',
+    '  ARG int',
+    '  GET __main__.total',
+])
+api = rhc.Connection('http://localhost:12345')"""),
+    md("""`rhc.wait` runs the loop until a call completes, serving the server meanwhile."""),
+    code("""rhc.wait(api.get('/total/3/4'))"""),
+    md("""## `rhc.wait` runs a coroutine too
+
+A cell cannot `await` on rhc's loop directly (Jupyter's own `await` belongs to asyncio), so
+write the steps as a coroutine and hand it to `rhc.wait`."""),
+    code("""async def both_at_once():
+    started = time.monotonic()
+    squares = await rhc.gather(api.get('/square/5'), rhc.sleep(0.2, 'slept'))
+    return squares, round(time.monotonic() - started, 1)
+
+
+rhc.wait(both_at_once())"""),
+    md("""## Timeouts cancel
+
+`rhc.wait_for(call, seconds)` raises `rhc.CallError('timeout')` and cancels what it waited for:
+a coroutine gets `rhc.Cancelled` at its `await`, and its `finally` blocks run."""),
+    code("""cleaned_up = []
+
+
+async def slow():
+    try:
+        await rhc.sleep(10)
+    finally:
+        cleaned_up.append('finally ran')
+
+
+async def impatient():
+    try:
+        await rhc.wait_for(slow(), 0.1)
+    except rhc.CallError as e:
+        return str(e)
+
+
+rhc.wait(impatient()), cleaned_up"""),
+    md("""## Blocking libraries
+
+A blocking call (a database driver, a CPU-heavy step) belongs on a thread: `rhc.to_thread` runs it
+on a bounded pool and resumes the coroutine with its result, while the loop keeps serving."""),
+    code("""async def off_the_loop():
+    return await rhc.to_thread(sum, range(1_000_000))
+
+
+assert rhc.wait(off_the_loop()) == 499999500000
+assert rhc.wait(api.get('/total/1/2')) == {'total': 5}"""),
+]
+
+
 def notebook(cells):
     return {
         'cells': [
@@ -342,7 +426,8 @@ def notebook(cells):
     }
 
 
-NOTEBOOKS = {'ping_server.ipynb': PING_SERVER, 'connection.ipynb': CONNECTION, 'mock.ipynb': MOCK}
+NOTEBOOKS = {'ping_server.ipynb': PING_SERVER, 'connection.ipynb': CONNECTION, 'mock.ipynb': MOCK,
+             'coroutines.ipynb': COROUTINES}
 
 
 def main():

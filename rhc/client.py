@@ -17,13 +17,14 @@ from rhc.calls import Call
 from rhc.download import BodyStream, Receiver
 from rhc.errors import CallError
 from rhc.eventsource import EventSource
-from rhc.exchange import Exchange, request_bytes
+from rhc.exchange import Exchange
 from rhc.loop import get_loop
 from rhc.pool import IDLE_TIMEOUT, MAX_IDLE, Pool
 from rhc.transport import Transport
 
 JSON = 'application/json; charset=utf-8'
 FORM = 'application/x-www-form-urlencoded'
+_WITH_BODY = frozenset(('POST', 'PUT', 'PATCH'))     # a Content-Length even when empty
 CALL_OPTIONS = ('is_json', 'is_form', 'timeout', 'wrapper', 'setup', 'handler', 'full')
 
 
@@ -76,6 +77,11 @@ class Connection:
         self.is_form = is_form
         self.timeout = timeout
         self.headers = dict(headers or {})
+        host = self.host_header
+        host = host.encode('ascii') if host.isascii() else host.encode('idna')
+        self._host_fields = b'Host: %s\r\nUser-Agent: rhc\r\n' % host
+        self._fields_of = None          # the headers _fields was made from
+        self._fields = b''
         self.wrapper = wrapper
         self.setup = setup
         self.handler = handler
@@ -106,9 +112,11 @@ class Connection:
 
         `full=True` makes the result an `rhc.Response`, whatever the status.
         """
-        options = {key: kwargs.pop(key) for key in CALL_OPTIONS if key in kwargs}
-        if body is None and kwargs:
-            body = kwargs
+        options = None
+        if kwargs:
+            options = {key: kwargs.pop(key) for key in CALL_OPTIONS if key in kwargs}
+            if body is None and kwargs:
+                body = kwargs
         return Call(self._start, method.upper(), path, body, headers, options)
 
     def get(self, path='', body=None, headers=None, **kwargs):
@@ -133,11 +141,9 @@ class Connection:
         if body is None and kwargs:
             body = kwargs
         method = method.upper()
-        target, all_headers, data = self._prepare(path, body, headers, {})
-        try:
-            out = request_bytes(self, method, target, all_headers, data)
-        except ValueError as e:
-            raise CallError(f'bad request: {e}') from None
+        _, out = self._request(method, path, body, headers, self.is_form, self.setup)
+        if type(out) is CallError:
+            raise out
         receiver = Receiver(self, method, out, self.timeout if timeout is None else timeout)
         return BodyStream(receiver, self._start_stream)
 
@@ -169,35 +175,59 @@ class Connection:
     def _loop(self):
         return self.loop or get_loop()
 
-    def _prepare(self, path, body, headers, options):
-        """(target, headers, body bytes) of a call: the defaults, its body, then `setup`."""
-        option = options.get
-        setup = option('setup', self.setup)
-        all_headers = dict(self.headers)
-        if headers:
-            all_headers.update(headers)
-        data, content_type = encode_body(body, option('is_form', self.is_form))
-        if content_type and not any(k.lower() == 'content-type' for k in all_headers):
-            all_headers['Content-Type'] = content_type
-        target = self.base_path + path
-        if not target.startswith('/'):
-            target = '/' + target
-        if setup is not None:
-            target, all_headers, data = setup(target, all_headers, data)
-        return target, all_headers, data
-
     def _start(self, callback, method, path, body, headers, options):
-        option = options.get
-        is_json = option('is_json', self.is_json)
-        target, all_headers, data = self._prepare(path, body, headers, options)
-        exchange = Exchange(self, callback, method, target, all_headers, data, is_json,
-                            option('timeout', self.timeout), option('wrapper', self.wrapper),
-                            option('handler', self.handler), option('full', False))
+        if options:
+            option = options.get
+            is_form, setup = option('is_form', self.is_form), option('setup', self.setup)
+        else:
+            option = None
+            is_form, setup = self.is_form, self.setup
+        target, out = self._request(method, path, body, headers, is_form, setup)
+        if option is None:
+            exchange = Exchange(self, callback, method, target, out, self.is_json,
+                                self.timeout, self.wrapper, self.handler)
+        else:
+            exchange = Exchange(self, callback, method, target, out,
+                                option('is_json', self.is_json), option('timeout', self.timeout),
+                                option('wrapper', self.wrapper), option('handler', self.handler),
+                                option('full', False))
         if self.addresses is None:
             self._resolve_then(exchange.start)
         else:
             exchange.start()
         return exchange
+
+    def _request(self, method, path, body, headers, is_form, setup):
+        """(target, the request's bytes, or the CallError that building them made)."""
+        target = self.base_path + path
+        if not target.startswith('/'):
+            target = '/' + target
+        data, content_type = encode_body(body, is_form) if body is not None else (b'', None)
+        try:
+            if headers or content_type or setup is not None:
+                all_headers = dict(self.headers)
+                if headers:
+                    all_headers.update(headers)
+                if content_type and not any(k.lower() == 'content-type' for k in all_headers):
+                    all_headers['Content-Type'] = content_type
+                if setup is not None:
+                    target, all_headers, data = setup(target, all_headers, data)
+                fields = self._host_fields + http.request_fields(all_headers)
+            else:
+                fields = self._default_fields()
+            if data or method in _WITH_BODY:
+                fields += b'Content-Length: %d\r\n' % len(data)
+            out = http.request_head(method, target, fields) + data
+        except ValueError as e:
+            out = CallError(f'bad request: {e}')
+        return target, out
+
+    def _default_fields(self):
+        """Host, User-Agent and the connection's own headers, checked once (again if they change)."""
+        if self._fields_of != self.headers:
+            self._fields = self._host_fields + http.request_fields(self.headers)
+            self._fields_of = dict(self.headers)
+        return self._fields
 
     def _resolve_then(self, start):
         """Resolve the host once, off the loop's thread, then start."""

@@ -53,32 +53,22 @@ def connect_failure(exc):
     return f'cannot connect: {exc.strerror or exc}'
 
 
-def request_bytes(connection, method, target, headers, body):
-    """The bytes of a call's request: Host and User-Agent, its headers, its body."""
-    lines = [('Host', connection.host_header), ('User-Agent', 'rhc')]
-    lines.extend((str(k), str(v)) for k, v in headers.items())
-    if body or method in ('POST', 'PUT', 'PATCH'):
-        lines.append(('Content-Length', str(len(body))))
-    return http.request_bytes(method, target, lines, body)
-
-
 class Exchange:
     """One call: connect (or reuse), send, receive, report once."""
 
-    __slots__ = ('connection', 'loop', 'callback', 'method', 'target', 'headers', 'body',
-                 'is_json', 'timeout', 'wrapper', 'handler', 'full', 'done', 'transport',
-                 'parser', 'connector', 'reused', 'received', 'unsent', 'out', 'timer',
-                 'last_active')
+    __slots__ = ('connection', 'loop', 'callback', 'method', 'target', 'out', 'is_json',
+                 'timeout', 'wrapper', 'handler', 'full', 'done', 'transport', 'parser',
+                 'connector', 'reused', 'received', 'unsent', 'timer', 'last_active')
 
-    def __init__(self, connection, callback, method, target, headers, body, is_json,
-                 timeout, wrapper, handler, full=False):
+    def __init__(self, connection, callback, method, target, out, is_json, timeout, wrapper,
+                 handler, full=False):
+        """`out` is the request, head and body (or the CallError that building it made)."""
         self.connection = connection
         self.loop = connection._loop()
         self.callback = callback
         self.method = method
         self.target = target
-        self.headers = headers
-        self.body = body
+        self.out = out
         self.is_json = is_json
         self.timeout = timeout
         self.wrapper = wrapper
@@ -91,7 +81,6 @@ class Exchange:
         self.reused = False
         self.received = 0
         self.unsent = False     # the request's first send failed: not a byte went out
-        self.out = b''
         self.timer = None
         self.last_active = 0.0
 
@@ -100,24 +89,19 @@ class Exchange:
     def start(self, error=None):
         if self.done:       # cancelled while the host was being resolved
             return
+        if error is None and type(self.out) is CallError:
+            error = self.out
         if error is not None:
             return self.finish(1, error)
         self.last_active = self.loop.time()
         if self.timeout:
             self.timer = self.loop.call_later(self.timeout, self._on_timer)
-        try:
-            self.out = self._request_bytes()
-        except ValueError as e:
-            return self.finish(1, CallError(f'bad request: {e}'))
         idle = self.connection.idle.take()
         if idle is not None:
             self.reused = True
             self._use(*idle)
         else:
             self._open()
-
-    def _request_bytes(self):
-        return request_bytes(self.connection, self.method, self.target, self.headers, self.body)
 
     def _open(self):
         connection = self.connection
@@ -211,11 +195,12 @@ class Exchange:
         self.fail(reason)
 
     def _complete(self, response):
-        parser = self.parser
-        transport = self._let_go()
+        parser, transport = self.parser, self.transport
+        self.parser = self.transport = None
         if response.keep_alive and not parser.in_progress:
-            self.connection.idle.give(transport, parser)
+            self.connection.idle.give(transport, parser)    # it hands the transport on
         else:
+            transport.set_protocol(DISCARDED)
             transport.close()
         try:
             result = self.evaluate(response)
@@ -232,11 +217,13 @@ class Exchange:
         if self.handler is not None:
             return self.handler(response)
         headers = response.headers
-        body = decode_body(response.body, headers.get('content-encoding'),
-                           self.connection.max_body)
+        body = response.body
+        coding = dict.get(headers, 'content-encoding')      # keys are lower-case already
+        if coding is not None:
+            body = decode_body(body, coding, self.connection.max_body)
         if self.full:
             return Response(response.status, response.reason, headers, body)
-        content_type = headers.get('content-type')
+        content_type = dict.get(headers, 'content-type')
         if not 200 <= response.status < 300:
             try:
                 detail = result_of(body, content_type, self.is_json)

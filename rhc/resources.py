@@ -68,6 +68,7 @@ class Resource:
             if opt.config and opt.config not in settings:
                 raise MicroError(opt.source, opt.line, f"unknown setting '{opt.config}'")
             self.optional.append((opt.name, opt.default, opt.config, check))
+        self.optional_names = frozenset(name for name, *_ in self.optional)
         self.headers = [HeaderValue(h, settings, owner._name) for h in model.headers]
         self.trace = model.trace
         self.options = {}
@@ -97,22 +98,23 @@ class Resource:
         return self.partial(*args, **kwargs)
 
     def partial(self, *args, **kwargs):
-        where = f'{self.owner._name}.{self.name}'
         expected = len(self.placeholders) + len(self.required)
         if len(args) != expected:
             names = ', '.join(self.placeholders + self.required) or 'none'
-            raise TypeError(f'{where}() takes {expected} positional arguments ({names}), '
-                            f'got {len(args)}')
-        known = {name for name, *_ in self.optional}
-        unknown = set(kwargs) - known
-        if unknown:
-            raise TypeError(f'{where}() got unexpected keyword arguments: '
-                            f'{", ".join(sorted(unknown))}')
-        path_values = args[:len(self.placeholders)]
+            raise TypeError(f'{self.owner._name}.{self.name}() takes {expected} positional '
+                            f'arguments ({names}), got {len(args)}')
+        if kwargs:
+            unknown = set(kwargs) - self.optional_names
+            if unknown:
+                raise TypeError(f'{self.owner._name}.{self.name}() got unexpected keyword '
+                                f'arguments: {", ".join(sorted(unknown))}')
         path = self.path
-        for name, value in zip(self.placeholders, path_values):
-            path = path.replace('{' + name + '}', urllib.parse.quote(str(value), safe=''), 1)
-        body = dict(zip(self.required, args[len(self.placeholders):]))
+        for name, value in zip(self.placeholders, args):
+            text = str(value)
+            if not (text.isalnum() and text.isascii()):     # digits and letters need no quoting
+                text = urllib.parse.quote(text, safe='')
+            path = path.replace('{' + name + '}', text, 1)
+        body = dict(zip(self.required, args[len(self.placeholders):])) if self.required else {}
         for name, default, config, check in self.optional:
             if name in kwargs:
                 value = kwargs[name]
@@ -124,7 +126,8 @@ class Resource:
                 try:
                     value = check(value)
                 except ValueError as e:
-                    raise ValueError(f'{where}: bad value for {name}: {e}') from None
+                    raise ValueError(f'{self.owner._name}.{self.name}: bad value for {name}: '
+                                     f'{e}') from None
             if value is not None:
                 body[name] = value
         return Call(self.owner._call, self, path, body or None)
@@ -152,6 +155,9 @@ class MicroConnection:
         self._headers = [HeaderValue(h, settings, model.name) for h in model.headers]
         self._client = None
         self._client_url = None
+        # Fixed once loaded; the url may not be (a `code=` callable gives it per call).
+        self._active = settings[self._prefix + 'is_active']
+        self._verbose = settings[self._prefix + 'is_verbose']
         self.mock = None
         self._resources = {}
         for name, res in model.resources.items():
@@ -172,6 +178,8 @@ class MicroConnection:
 
     def _connection(self):
         """The client Connection for the current url (remade when the url changes)."""
+        if self._code is None and self._client is not None:
+            return self._client     # a url from the settings does not change once loaded
         url = self._url()
         if self._client is None or self._client_url != url:
             if not url:
@@ -195,13 +203,16 @@ class MicroConnection:
                 headers[header.key] = value
         if self.mock is not None:
             return self._call_mock(resource, path, headers, body, callback)
-        if not self._settings[self._prefix + 'is_active']:
+        if not self._active:
             return callback(1, CallError(f'connection {self._name} is not active'))
         try:
             connection = self._connection()
         except (CallError, ValueError) as e:
             return callback(1, e if isinstance(e, CallError) else CallError(str(e)))
-        verbose = self._settings[self._prefix + 'is_verbose']
+        verbose = self._verbose and log.isEnabledFor(logging.INFO)
+        if not verbose and not resource.trace:
+            return connection.request(resource.method, path, body, headers,
+                                      **resource.options)(callback)
         started = time.monotonic()
         name = self._name
         if resource.trace:

@@ -12,6 +12,16 @@ import zlib
 from rhc.errors import CallError
 
 _TEXT_TYPES = ('json', 'xml', 'javascript', 'x-www-form-urlencoded')
+_decode_json = json.JSONDecoder().decode
+
+
+def parse_json(body):
+    """A JSON body (bytes) as Python; UTF-8, as RFC 8259 has it, else what json detects."""
+    try:
+        text = body.decode('utf-8')
+    except UnicodeDecodeError:
+        return json.loads(body)
+    return _decode_json(text)
 
 
 def charset_of(content_type):
@@ -77,7 +87,7 @@ def result_of(body, content_type, is_json):
         if not body:
             return None
         try:
-            return json.loads(body)
+            return parse_json(body)
         except ValueError as e:
             raise CallError(f'malformed JSON in response: {e}') from None
     if is_text(content_type):

@@ -111,14 +111,18 @@ def test_tasks_rejects_bad_fields_naming_them(launch, body, field):
 
 # -- gateway -----------------------------------------------------------------
 
-def serve_gateway(launch):
+GATEWAYS = ['service.micro', 'service_async.micro']     # callbacks, and coroutines
+
+
+def serve_gateway(launch, micro_file='service.micro'):
     backend = serve(launch, 'gateway', 'backend.micro')
     url = f'http://127.0.0.1:{backend.port()}'
-    return backend, serve(launch, 'gateway', env={'CONNECTION_QUOTES_URL': url})
+    return backend, serve(launch, 'gateway', micro_file, env={'CONNECTION_QUOTES_URL': url})
 
 
-def test_gateway_calls_the_backend(launch):
-    _, gateway = serve_gateway(launch)
+@pytest.mark.parametrize('micro_file', GATEWAYS)
+def test_gateway_calls_the_backend(launch, micro_file):
+    _, gateway = serve_gateway(launch, micro_file)
     port = gateway.port()
     assert fetch(port, 'GET', '/quote/1').json == {
         'quote': 'SIMPLE IS BETTER THAN COMPLEX.', 'by': 'Tim Peters'}
@@ -130,12 +134,21 @@ def test_gateway_calls_the_backend(launch):
     assert missing.status == 404 and missing.json == {'error': 'no such quote'}
 
 
-def test_gateway_answers_502_when_the_backend_is_down(launch):
-    backend, gateway = serve_gateway(launch)
+@pytest.mark.parametrize('micro_file', GATEWAYS)
+def test_gateway_answers_502_when_the_backend_is_down(launch, micro_file):
+    backend, gateway = serve_gateway(launch, micro_file)
     backend.terminate()
     reply = fetch(gateway.port(), 'GET', '/quote/1')
     assert reply.status == 502
     assert reply.json == {'error': 'quotes service: connection refused'}
+
+
+def test_async_gateway_gathers_two_calls(launch):
+    _, gateway = serve_gateway(launch, 'service_async.micro')
+    fetch(gateway.port(), 'POST', '/quote', {'text': 'Flat is better than nested.'})
+    assert fetch(gateway.port(), 'GET', '/quotes/1/2').json == {
+        'quotes': ['Simple is better than complex.', 'Flat is better than nested.']}
+    assert fetch(gateway.port(), 'GET', '/quotes/1/99').status == 404
 
 
 # -- auth --------------------------------------------------------------------

@@ -76,9 +76,15 @@ def refs(value):
 
 # -- the validator as the oracle -----------------------------------------------------
 
-@pytest.mark.parametrize('name', EXAMPLE_NAMES)
-def test_every_example_prints_a_valid_document(name):
-    code, out, err = run_launch(example(name), '--openapi')
+# Every micro file of every example: the async gateway beside the callback one.
+MICRO_FILES = sorted(os.path.relpath(os.path.join(EXAMPLES, name, file), EXAMPLES)
+                     for name in EXAMPLE_NAMES
+                     for file in os.listdir(os.path.join(EXAMPLES, name)) if file.endswith('.micro'))
+
+
+@pytest.mark.parametrize('micro_file', MICRO_FILES)
+def test_every_example_prints_a_valid_document(micro_file):
+    code, out, err = run_launch(os.path.join(EXAMPLES, micro_file), '--openapi')
     assert code == 0, err
     doc = json.loads(out)
     validate(doc)

@@ -10,9 +10,9 @@ from .fields import (MAX_BODY, MAX_CHUNK_LINE, MAX_HEADER, MAX_HEADER_FIELDS,
                      ProtocolError)
 from .parsers import RequestParser, ResponseParser
 from .reader import Request, Response
-from .writer import request_bytes, response_head
+from .writer import request_bytes, request_fields, request_head, response_head
 
 __all__ = ['MAX_BODY', 'MAX_CHUNK_LINE', 'MAX_HEADER', 'MAX_HEADER_FIELDS',
            'MAX_INTERIM_RESPONSES', 'MAX_LEADING_EMPTY_LINES', 'MAX_REQUEST_LINE', 'Headers',
            'ProtocolError', 'RequestParser', 'ResponseParser', 'Request', 'Response',
-           'request_bytes', 'response_head']
+           'request_bytes', 'request_fields', 'request_head', 'response_head']

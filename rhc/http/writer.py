@@ -128,15 +128,11 @@ class Clock:
         return cls.value
 
 
-def request_bytes(method: str, target: str, headers: list[tuple[str, str]],
-                  body: bytes = b'') -> bytes:
-    """Serialize an HTTP/1.1 request exactly as given: no header is added on its own."""
-    if lower_token(method) is None:
-        raise ValueError(f'invalid method {method!r}')
-    if not target or not (target.isascii() and target.isprintable()) or ' ' in target:
-        raise ValueError(f'invalid request target {target!r}')
-    parts = [method, ' ', target, ' HTTP/1.1\r\n']
-    for name, value in headers:
+def request_fields(headers):
+    """Header lines for a request, from a dict or pairs; ValueError for a bad name or value."""
+    items = headers.items() if hasattr(headers, 'items') else headers
+    parts = []
+    for name, value in items:
         if not isinstance(value, str):
             value = str(value)
         if lower_token(name) is None:
@@ -144,13 +140,27 @@ def request_bytes(method: str, target: str, headers: list[tuple[str, str]],
         if '\r' in value or '\n' in value or '\x00' in value:
             raise ValueError(f'invalid value for header {name!r}: CR, LF or NUL')
         parts += (name, ': ', value, '\r\n')
-    parts.append('\r\n')
     try:
-        return ''.join(parts).encode('latin-1') + body
+        return ''.join(parts).encode('latin-1')
     except UnicodeEncodeError:
-        for name, value in headers:
+        for name, value in items:
             try:
                 str(value).encode('latin-1')
             except UnicodeEncodeError:
                 raise ValueError(f'value for header {name!r} is not latin-1') from None
-        raise ValueError(f'request target {target!r} is not latin-1') from None
+        raise
+
+
+def request_head(method, target, fields=b''):
+    """A request line and its header lines (`fields`, already checked), ending the head."""
+    if lower_token(method) is None:
+        raise ValueError(f'invalid method {method!r}')
+    if not target or not (target.isascii() and target.isprintable()) or ' ' in target:
+        raise ValueError(f'invalid request target {target!r}')
+    return b'%s %s HTTP/1.1\r\n%s\r\n' % (method.encode(), target.encode(), fields)
+
+
+def request_bytes(method: str, target: str, headers: list[tuple[str, str]],
+                  body: bytes = b'') -> bytes:
+    """Serialize an HTTP/1.1 request exactly as given: no header is added on its own."""
+    return request_head(method, target, request_fields(headers)) + body

@@ -65,9 +65,25 @@ def idle_events(request):
     return rhc.EventStream(events())
 
 
+async def quote_async(request, quote_id):
+    """An async def handler awaiting the micro file's RESOURCE."""
+    return await micro.connection.backend.quote(quote_id)
+
+
+async def ping_async(request):
+    return {'ping': 'pong'}
+
+
+async def user_async(request, user_id):
+    return {'id': user_id, 'name': f'user{user_id}'}
+
+
 FLAVOURS = {
     'resource': quote_resource,
     'connection': quote_connection,
+    'async': quote_async,
 }
 
 quote = FLAVOURS[os.environ.get('BENCH_GATEWAY', 'resource')]
+if os.environ.get('BENCH_GATEWAY') == 'async':      # rhc-async: every handler a coroutine
+    ping, user = ping_async, user_async
