@@ -11,7 +11,8 @@ setup(
     install_requires=[],
     extras_require={
         'test': ['pytest', 'pytest-timeout', 'hypothesis', 'h11', 'docutils', 'prometheus-client',
-                 'opentelemetry-api', 'sseclient-py', 'openapi-spec-validator', 'schemathesis', 'pyyaml'],
+                 'opentelemetry-api', 'sseclient-py', 'openapi-spec-validator', 'schemathesis',
+                 'pyyaml', 'aiohttp'],
         'bench': ['aiohttp', 'uvicorn', 'httptools', 'uvloop', 'starlette', 'tornado',
                   'flask', 'gunicorn', 'httpx', 'requests'],
     },

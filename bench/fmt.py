@@ -53,4 +53,5 @@ METRIC = {
     'kib_per_conn': kib,
     'startup_ms': ms,
     'master_cpu_pct': pct1,
+    'stream_vs_whole': lambda v: '-' if v is None else f'{100 * v:.0f}%',
 }

@@ -18,6 +18,7 @@ from harness import ROOT, SERVERS_DIR
 CLASSIC = ('ping', 'users', 'echo', 'close')
 GATEWAY = ('gateway-32', 'gateway-64')
 ALL = CLASSIC + ('logged', 'pipelined') + GATEWAY + ('upload', 'idle', 'startup')
+STREAMING = ('stream', 'sse')       # rhc's own: rhc.Stream against itself, rhc.EventStream
 
 RHC_MICRO = os.path.join(SERVERS_DIR, 'rhc_app', 'service.micro')
 
@@ -107,7 +108,7 @@ def rhc_server(name, description, scenarios, gateway):
 
 SERVERS = {spec.name: spec for spec in [
     rhc_server('rhc', 'rhc (python -m rhc.launch, --no-access-log --log-level WARNING); '
-               'gateway: request.call on a micro CONNECTION/RESOURCE', ALL, 'resource'),
+               'gateway: request.call on a micro CONNECTION/RESOURCE', ALL + STREAMING, 'resource'),
     rhc_server('rhc-conn', 'rhc; gateway: request.call on a plain rhc.Connection',
                GATEWAY, 'connection'),
     rhc_server('rhc-async', 'rhc with async def handlers; gateway: awaiting the RESOURCE',

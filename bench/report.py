@@ -105,6 +105,11 @@ COLUMNS = {
     'startup': ('exec → first answer (median)', lambda n, s, o, sc: fmt.ms(s.get('startup_ms'))),
     'startup_range': ('min – max', lambda n, s, o, sc: f"{fmt.ms(s['min'])} – {fmt.ms(s['max'])}"),
     'starts': ('starts', lambda n, s, o, sc: str(s['n'])),
+    'stream_mib_s': ('streamed MiB/s', lambda n, s, o, sc: fmt.rate(s.get('stream_mib_s'))),
+    'whole_mib_s': ('whole MiB/s', lambda n, s, o, sc: fmt.rate(s.get('whole_mib_s'))),
+    'stream_vs_whole': ('streamed ÷ whole',
+                        lambda n, s, o, sc: fmt.METRIC['stream_vs_whole'](s.get('stream_vs_whole'))),
+    'downloads': ('downloads', lambda n, s, o, sc: fmt.count(s.get('downloads'))),
 }
 
 KIND_COLUMNS = {
@@ -113,6 +118,7 @@ KIND_COLUMNS = {
     'idle': lambda sc: ('kib_per_conn', 'kib_range', 'rss_before', 'rss_after', 'opened',
                         'open_s', 'closed'),
     'startup': lambda sc: ('startup', 'startup_range', 'starts', 'rss'),
+    'download': lambda sc: ('stream_mib_s', 'whole_mib_s', 'stream_vs_whole', 'downloads', 'rss'),
 }
 
 
@@ -124,7 +130,7 @@ def scenario_table(out, name):
     ran.sort(key=lambda n: out.summary[n][name].get(kind.metric) or 0,
              reverse=kind.higher_is_better)
     title = scenario.title
-    if scenario.kind == 'idle':
+    if scenario.kind == 'idle' and not scenario.clients:
         title += f' ({out.settings["idle_connections"]:,} connections)'
     lines = [f'### {name}: {title}', '',
              '| server | ' + ' | '.join(COLUMNS[c][0] for c in columns) + ' |',

@@ -151,6 +151,10 @@ def describe(run):
                 f'{fmt.mib(run["rss_after_kib"])})')
     if 'startup_ms' in run:
         return f'started in {fmt.ms(run["startup_ms"])}'
+    if 'stream_vs_whole' in run:
+        return (f'streamed {fmt.mib_s(run["stream_mib_s"])}, whole {fmt.mib_s(run["whole_mib_s"])}'
+                f' ({fmt.METRIC["stream_vs_whole"](run["stream_vs_whole"])}, '
+                f'{run["downloads"]} downloads)')
     return str(run)
 
 

@@ -1,8 +1,10 @@
 """The scenarios: one table, and how each kind of scenario is measured.
 
 A scenario of kind `wrk` is a wrk run against a fresh server; `idle` opens
-many idle keep-alive connections and reads the server's memory; `startup`
-times from exec to the first answer. Every measure function starts its own
+many idle keep-alive connections (or idle event streams) and reads the
+server's memory; `startup` times from exec to the first answer;
+`download` times large downloads, a streamed body against the same bytes
+whole. Every measure function starts its own
 servers and returns a list of runs (dicts of numbers), one per measurement.
 """
 import dataclasses
@@ -16,11 +18,15 @@ import time
 
 import nginx
 import wrk
+from download import download
 from harness import HERE, LOAD_CPU, Server, process_cpu_s
 
 ECHO_BODY = b'x' * 1024
 QUOTE_ID = 42
 IDLE_SETTLE_S = 1.0     # after the last idle connection, before the RSS is read
+SSE_CLIENTS = 1000
+STREAM_MIB = 100        # the body of the download scenario (bench/servers/rhc_app/handlers.py)
+MIN_DOWNLOADS = 3       # of each body, however short the duration
 
 
 def json_is(expected):
@@ -52,6 +58,7 @@ class Scenario:
     latency: bool = True           # wrk's p99 means something here
     needs: tuple = ()              # scenarios it is compared with, selected with it
     master_cpu: bool = False       # also measure the CPU of the server's first process alone
+    clients: int = None            # idle: connections to open (default --idle-connections)
 
 
 GATEWAY_CHECK = ('GET', f'/quote/{QUOTE_ID}', None, json_is(nginx.quote(QUOTE_ID)))
@@ -90,6 +97,11 @@ SCENARIOS = {s.name: s for s in [
     Scenario('idle', 'RSS per idle keep-alive connection: many connections, each after one '
              'GET /test/ping', kind='idle'),
     Scenario('startup', 'time from exec to the first answered GET /test/ping', kind='startup'),
+    Scenario('stream', f'download rate of a {STREAM_MIB} MiB body: a generator of 64 KiB chunks '
+             '(rhc.Stream, chunked) against the same bytes returned whole, one connection, '
+             'alternating', kind='download', path='/stream/generator'),
+    Scenario('sse', f'RSS per idle SSE client: {SSE_CLIENTS:,} event streams, each idle after '
+             'its first event', kind='idle', path='/stream/events', clients=SSE_CLIENTS),
 ]}
 
 
@@ -178,7 +190,7 @@ def read_json_line(proc, timeout):
 
 
 def measure_idle(spec, scenario, ctx):
-    count = ctx.idle_connections
+    count = scenario.clients or ctx.idle_connections
     with ctx.server(spec, scenario) as server:
         server.start()
         ctx.check(server, scenario)
@@ -221,6 +233,31 @@ def measure_startup(spec, scenario, ctx):
     return runs
 
 
+def measure_download(spec, scenario, ctx):
+    """Downloads of the streamed body and of the whole one, alternating, for the run's
+    duration (at least MIN_DOWNLOADS of each): the median MiB/s of each, and their ratio."""
+    paths = {'stream': scenario.path, 'whole': '/stream/whole'}
+    size = STREAM_MIB * 1024 * 1024
+    rates = {kind: [] for kind in paths}
+    with ctx.server(spec, scenario) as server:
+        server.start()
+        for kind, path in paths.items():      # warm: the whole body is made on first use
+            received, _ = download(server.port, path)
+            if received < size:
+                raise RuntimeError(f'{spec.name} {path}: {received:,} bytes, not {size:,}')
+        deadline = time.monotonic() + ctx.duration
+        while time.monotonic() < deadline or min(map(len, rates.values())) < MIN_DOWNLOADS:
+            for kind, path in paths.items():
+                received, seconds = download(server.port, path)
+                if received < size:
+                    raise RuntimeError(f'{spec.name} {path}: cut short at {received:,} bytes')
+                rates[kind].append(size / (1024 * 1024) / seconds)
+        rss = server.peak_rss_kib()
+    stream, whole = statistics.median(rates['stream']), statistics.median(rates['whole'])
+    return [{'stream_mib_s': stream, 'whole_mib_s': whole, 'stream_vs_whole': stream / whole,
+             'downloads': len(rates['stream']) + len(rates['whole']), 'rss_kib': rss}]
+
+
 @dataclasses.dataclass(frozen=True)
 class Kind:
     measure: object
@@ -232,6 +269,7 @@ KINDS = {
     'wrk': Kind(measure_wrk, 'rps', True),
     'idle': Kind(measure_idle, 'kib_per_conn', False),
     'startup': Kind(measure_startup, 'startup_ms', False),
+    'download': Kind(measure_download, 'stream_vs_whole', True),
 }
 
 

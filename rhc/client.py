@@ -14,7 +14,9 @@ import urllib.parse
 
 from rhc import http
 from rhc.calls import Call
+from rhc.download import BodyStream, Receiver
 from rhc.errors import CallError
+from rhc.eventsource import EventSource
 from rhc.exchange import Exchange
 from rhc.loop import get_loop
 from rhc.pool import IDLE_TIMEOUT, MAX_IDLE, Pool
@@ -134,6 +136,38 @@ class Connection:
     def delete(self, path='', body=None, headers=None, **kwargs):
         return self.request('DELETE', path, body, headers, **kwargs)
 
+    def stream(self, method, path='', body=None, headers=None, timeout=None, **kwargs):
+        """The body of a call as it arrives, for `async for chunk in ...` in a coroutine
+        (an `rhc.download.BodyStream`). `timeout` (default: the connection's) is how long
+        to wait for the next bytes while the loop waits for them; None or 0 waits on."""
+        if body is None and kwargs:
+            body = kwargs
+        method = method.upper()
+        _, out, _ = self._request(method, path, body, headers, self.is_form, self.setup)
+        if type(out) is CallError:
+            raise out
+        receiver = Receiver(self, method, out, self.timeout if timeout is None else timeout)
+        return BodyStream(receiver, self._start_stream)
+
+    def _start_stream(self, receiver):
+        if self.addresses is None:
+            self._resolve_then(receiver.start)
+        else:
+            receiver.start()
+
+    def events(self, path='', headers=None, last_event_id=None, retries=5, timeout=45.0,
+               reconnect=3.0):
+        """Server-Sent Events from `path`, as `rhc.Event`s, for `async for event in ...`
+        (an `rhc.eventsource.EventSource`).
+
+        A dropped connection is made again after the server's `retry` (`reconnect`
+        seconds until it sends one), with `Last-Event-ID`; after `retries` attempts
+        in a row that bring no event, CallError. A 204 ends the events; any other
+        status but 200, or a body that is not text/event-stream, is a CallError at
+        once. `timeout`: seconds of silence (pings count) that drop the connection.
+        """
+        return EventSource(self, path, headers, last_event_id, retries, timeout, reconnect)
+
     def close(self):
         """Close the idle connections of the pool."""
         self.idle.close()
@@ -150,6 +184,25 @@ class Connection:
         else:
             option = None
             is_form, setup = self.is_form, self.setup
+        target, out, handling = self._request(method, path, body, headers, is_form, setup)
+        loop = self.loop or get_loop()
+        if option is None:
+            exchange = Exchange(self, loop, handling, callback, method, target, out,
+                                self.is_json, self.timeout, self.wrapper, self.handler)
+        else:
+            exchange = Exchange(self, loop, handling, callback, method, target, out,
+                                option('is_json', self.is_json), option('timeout', self.timeout),
+                                option('wrapper', self.wrapper), option('handler', self.handler),
+                                option('full', False))
+        if self.addresses is None:
+            self._resolve_then(exchange.start)
+        else:
+            exchange.start()
+        return exchange
+
+    def _request(self, method, path, body, headers, is_form, setup):
+        """(target, the request's bytes or the CallError that building them made, and
+        the request being served that the call is made for, or None)."""
         target = self.base_path + path
         if not target.startswith('/'):
             target = '/' + target
@@ -177,19 +230,7 @@ class Connection:
             out = http.request_head(method, target, fields) + data
         except ValueError as e:
             out = CallError(f'bad request: {e}')
-        if option is None:
-            exchange = Exchange(self, loop, handling, callback, method, target, out,
-                                self.is_json, self.timeout, self.wrapper, self.handler)
-        else:
-            exchange = Exchange(self, loop, handling, callback, method, target, out,
-                                option('is_json', self.is_json), option('timeout', self.timeout),
-                                option('wrapper', self.wrapper), option('handler', self.handler),
-                                option('full', False))
-        if self.addresses is None:
-            self._resolve_then(exchange.start)
-        else:
-            exchange.start()
-        return exchange
+        return target, out, handling
 
     def _default_fields(self):
         """Host, User-Agent and the connection's own headers, checked once (again if they change)."""

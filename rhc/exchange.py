@@ -43,6 +43,16 @@ class _Discarded:
 DISCARDED = _Discarded()
 
 
+def connect_failure(exc):
+    """What a call's CallError says when its connection could not be made."""
+    err = getattr(exc, 'errno', None)
+    if err == errno.ECONNREFUSED:
+        return 'connection refused'
+    if type(exc).__module__ == 'ssl':
+        return f'ssl error: {getattr(exc, "reason", None) or exc}'
+    return f'cannot connect: {exc.strerror or exc}'
+
+
 class Exchange:
     """One call: connect (or reuse), send, receive, report once."""
 
@@ -115,14 +125,7 @@ class Exchange:
         self.connector = None
         if self.done:
             return
-        err = getattr(exc, 'errno', None)
-        if err == errno.ECONNREFUSED:
-            reason = 'connection refused'
-        elif type(exc).__module__ == 'ssl':
-            reason = f'ssl error: {getattr(exc, "reason", None) or exc}'
-        else:
-            reason = f'cannot connect: {exc.strerror or exc}'
-        self.finish(1, CallError(reason))
+        self.finish(1, CallError(connect_failure(exc)))
 
     def connection_made(self, transport):
         self.connector = None

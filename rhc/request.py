@@ -6,6 +6,7 @@ import urllib.parse
 
 from rhc.errors import CallError, HTTPError
 from rhc.logtext import loggable
+from rhc.streams import Body
 from rhc.task import invoke
 from rhc.tracecontext import TraceContext
 
@@ -150,6 +151,11 @@ class Request:
             self._form = dict(urllib.parse.parse_qsl(self.text, keep_blank_values=True))
             return self._form
 
+    @property
+    def last_event_id(self):
+        """The Last-Event-ID an SSE client reconnects with (None when it sent none)."""
+        return self.headers.get('last-event-id')
+
     # The names the original rhc used.
     http_method = property(lambda self: self.method)
     http_resource = property(lambda self: self.path)
@@ -174,7 +180,10 @@ class Request:
                 headers = headers if given is None else given
             if not isinstance(code, int) or isinstance(code, bool) or not 200 <= code <= 999:
                 raise ValueError(f'invalid status {code!r}')
-            body, content_type = render(content, content_type)
+            if isinstance(content, Body):       # sent as it is made (rhc/streamwriter.py)
+                body = content
+            else:
+                body, content_type = render(content, content_type)
         except Exception:
             # What the handler gave cannot be sent: answer 500 rather than never.
             eid = error_id()

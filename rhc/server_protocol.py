@@ -13,7 +13,7 @@ import os
 import re
 import urllib.parse
 
-from rhc import dispatch, http
+from rhc import dispatch, http, streamwriter
 from rhc.http.writer import Clock, field_lines, response_head
 from rhc.logtext import loggable
 from rhc.request import Request, render
@@ -250,6 +250,8 @@ class HTTPProtocol:
 
     def send(self, request, status, body, content_type, headers, reason):
         """The `respond` of this connection's requests: write the answer, then go on."""
+        if type(body) is not bytes:     # a Stream, EventStream or File (rhc/streamwriter.py)
+            return streamwriter.answer(self, request, status, body, headers, reason)
         if request is self.current:
             self.current = None
         keep_alive = request.keep_alive and not self.closing and self.server.keep_alive
@@ -285,6 +287,15 @@ class HTTPProtocol:
         if not self.processing:
             # A delayed answer: send it now, then serve what was pipelined behind it.
             self._flush()
+            self._read_more()
+            self.process()
+
+    def streamed(self, keep_alive):
+        """The streamed answer to `current` is written (rhc/streamwriter.py): go on."""
+        self.current = None
+        self.closing = self.closing or not keep_alive
+        self.last_active = self.clock()
+        if not self.processing:
             self._read_more()
             self.process()
 

@@ -115,11 +115,12 @@ class EventParser:
     and ``retry`` (the reconnection time in ms, None until sent) are the
     stream's state for a client that reconnects. A line over ``max_line``
     characters, or an event with over ``max_data`` characters of data,
-    raises EventStreamError; the parser is not usable after that.
+    raises EventStreamError; the parser is not usable after that. A client
+    that reconnects starts a new parser with the `last_event_id` it had.
     """
 
-    def __init__(self, max_line=MAX_LINE, max_data=MAX_DATA):
-        self.last_event_id = ''
+    def __init__(self, max_line=MAX_LINE, max_data=MAX_DATA, last_event_id=''):
+        self.last_event_id = last_event_id
         self.retry = None
         self._max_line = max_line
         self._max_data = max_data
@@ -130,7 +131,7 @@ class EventParser:
         self._data = []
         self._data_size = 0
         self._event_type = ''
-        self._id_buffer = ''
+        self._id_buffer = last_event_id
 
     def feed(self, data):
         """The events completed by these bytes (often none)."""

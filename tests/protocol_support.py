@@ -20,7 +20,7 @@ import rhc.loop
 from rhc import http
 from rhc.limits import Limits
 from rhc.routing import Router
-from rhc.server import HTTPProtocol
+from rhc.server_protocol import HTTPProtocol
 from rhc.transport import HIGH_WATER, LOW_WATER
 
 
@@ -57,6 +57,7 @@ class FakeLoop:
 
     def __init__(self, now=EPOCH):
         self.now = now
+        self.handling = None        # as on the real loop: what the running callback works for
         self._ready = []
         self._timers = []
         self._order = itertools.count()
@@ -314,7 +315,8 @@ def fake_server(loop, lines, limits=None, log_requests=False):
     server = next(iter(model.servers.values()))
     return types.SimpleNamespace(loop=loop, router=Router(server, model.enums),
                                  limits=limits or Limits(), log_requests=log_requests,
-                                 stopping=False, held=None, connections=set(),
+                                 stopping=False, keep_alive=True, held=None,
+                                 connections=set(),
                                  ids=itertools.count(1))
 
 

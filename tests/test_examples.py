@@ -6,12 +6,15 @@ the `listening on NAME port N` log line, and called with http.client.
 The last tests are the mistakes a newcomer makes first: a typo in a
 directive, a handler module that does not exist, a port already in use.
 """
+import csv
+import io
 import os
 import socket
 import subprocess
 import sys
 
 import pytest
+from sseclient import SSEClient
 
 from docs_support import EXAMPLES, ROOT, example, fetch, launch_env, server_names
 
@@ -34,7 +37,7 @@ def run_launch(*args, env=None, cwd=ROOT):
 
 
 def test_every_example_is_here():
-    assert EXAMPLE_NAMES == ['auth', 'config', 'echo', 'gateway', 'ping', 'tasks']
+    assert EXAMPLE_NAMES == ['auth', 'config', 'echo', 'gateway', 'ping', 'stream', 'tasks']
 
 
 @pytest.mark.parametrize('name', EXAMPLE_NAMES)
@@ -161,6 +164,48 @@ def test_auth_checks_the_token(launch):
     assert fetch(port, 'GET', '/secret', headers={'Authorization': 'Bearer secret'}).status == 401
     ok = fetch(port, 'GET', '/secret', headers={'Authorization': 'Bearer xyz'})
     assert (ok.status, ok.json) == (200, {'secret': 42})
+
+
+# -- stream ------------------------------------------------------------------
+# (tests/test_stream_browser.py opens its page in Chromium)
+
+def progress_events(port, query, headers=None):
+    reply = fetch(port, 'GET', f'/progress?{query}', headers=headers)
+    assert reply.status == 200
+    assert reply.headers['Content-Type'] == 'text/event-stream'
+    assert reply.headers['Cache-Control'] == 'no-cache'
+    return [(e.event, e.id, e.data) for e in SSEClient(iter([reply.body])).events()]
+
+
+def test_stream_progress_feed(launch):
+    port = serve(launch, 'stream').port()
+    assert progress_events(port, 'steps=3&delay=0.01') == [
+        ('progress', '1', '{"step":1,"of":3,"percent":33}'),
+        ('progress', '2', '{"step":2,"of":3,"percent":67}'),
+        ('progress', '3', '{"step":3,"of":3,"percent":100}'),
+        ('done', None, 'finished'),
+    ]
+    # A browser that reconnects says where it got to; the feed goes on from there.
+    assert progress_events(port, 'steps=3&delay=0.01', {'Last-Event-ID': '2'}) == [
+        ('progress', '3', '{"step":3,"of":3,"percent":100}'), ('done', None, 'finished')]
+
+
+def test_stream_csv_export(launch):
+    port = serve(launch, 'stream').port()
+    reply = fetch(port, 'GET', '/export.csv?rows=2000')
+    assert reply.status == 200
+    assert reply.headers['Transfer-Encoding'] == 'chunked'
+    assert reply.headers['Content-Disposition'] == 'attachment; filename="export.csv"'
+    rows = list(csv.reader(io.StringIO(reply.text)))
+    assert rows[0] == ['id', 'name', 'square'] and len(rows) == 2001
+    assert rows[-1] == ['2000', 'item 2000', str(2000 * 2000)]
+
+
+def test_stream_serves_its_page(launch):
+    reply = fetch(serve(launch, 'stream').port(), 'GET', '/')
+    assert reply.status == 200 and reply.headers['Content-Type'] == 'text/html'
+    assert "new EventSource('/progress?" in reply.text
+    assert reply.headers['ETag'] and reply.headers['Last-Modified']
 
 
 # -- config ------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 
 import handlers
 from rhc.limits import Limits
-from rhc.server import LINGER
+from rhc.server_protocol import LINGER
 from protocol_support import (EPOCH as T0, PONG, SERVICE, assert_lost, assert_open, fake_server,
                               get, install_fake_loop, open_server, parse_responses, post)
 

@@ -20,7 +20,7 @@ import pytest
 
 from rhc.limits import Limits
 from rhc.loop import Loop
-from rhc.server import MAX_PIPELINE_BUFFER
+from rhc.server_protocol import MAX_PIPELINE_BUFFER
 from rhc.transport import HIGH_WATER, Transport
 from protocol_support import (EPOCH as T0, PONG, SERVICE, FakeTransport, assert_lost,
                               assert_open, fake_server, get, install_fake_loop, open_server,

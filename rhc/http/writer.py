@@ -2,7 +2,8 @@
 
 A response head is the status line and Content-Type, which are cached per
 (status, type, reason, framing), then the framing value and the fields the
-caller adds. Text a handler chose (header names and values, a reason, a
+caller adds. A body is framed by its length, sent in chunks (CHUNKED), or
+ends when the connection closes (UNTIL_CLOSE, for an HTTP/1.0 peer). Text a handler chose (header names and values, a reason, a
 content type) is checked here: a CR, LF or NUL that would split the head is
 refused with ValueError, never written.
 """
@@ -14,6 +15,7 @@ from .fields import lower_token
 
 REASONS = {s.value: s.phrase for s in HTTPStatus}
 CHUNKED = None              # `length` of a body sent in chunks
+UNTIL_CLOSE = 'until close'  # `length` of a body that ends when the connection closes
 LAST_CHUNK = b'0\r\n\r\n'
 _MAX_HEADS = 512
 _heads = {}
@@ -67,9 +69,10 @@ def status_line(status, reason=None, version='HTTP/1.1'):
     return f'{version} {status} {reason}\r\n'.encode('latin-1')
 
 
-def _prefix(status, content_type, reason, chunked):
+def _prefix(status, content_type, reason, framing):
     """(the start of a head, whether a body follows): up to the Content-Length
-    value, or past the framing; cached per (status, type, reason, framing)."""
+    value, or past the framing; cached per (status, type, reason, framing).
+    `framing` is CHUNKED, UNTIL_CLOSE or False (a Content-Length)."""
     if reason is not None:
         check_text('reason', reason)
     head = status_line(status, reason)
@@ -78,26 +81,30 @@ def _prefix(status, content_type, reason, chunked):
         if content_type:
             check_text('Content-Type', content_type)
             head += b'Content-Type: ' + content_type.encode('latin-1') + b'\r\n'
-        head += b'Transfer-Encoding: chunked\r\n' if chunked else b'Content-Length: '
+        if framing is CHUNKED:
+            head += b'Transfer-Encoding: chunked\r\n'
+        elif framing is not UNTIL_CLOSE:
+            head += b'Content-Length: '
     entry = head, body
     if len(_heads) < _MAX_HEADS:
-        _heads[status, content_type, reason, chunked] = entry
+        _heads[status, content_type, reason, framing] = entry
     return entry
 
 
 def response_head(status, content_type=None, length=0, fields=b'', reason=None):
     """A response head: status line, Content-Type, framing, then `fields` (header lines).
 
-    `length` is the body's size, or CHUNKED for a body sent in chunks (HTTP/1.1)
-    or until close (an HTTP/1.0 peer: pass `fields` with `Connection: close`).
-    A status without a body (1xx, 204, 304) gets no Content-Type and no framing.
+    `length` is the body's size, CHUNKED for a body sent in chunks (HTTP/1.1),
+    or UNTIL_CLOSE for one that ends when the connection does (an HTTP/1.0
+    peer: pass `fields` with `Connection: close`). A status without a body
+    (1xx, 204, 304) gets no Content-Type and no framing.
     """
-    chunked = length is CHUNKED
-    entry = _heads.get((status, content_type, reason, chunked))
+    framing = length if length is CHUNKED or length is UNTIL_CLOSE else False
+    entry = _heads.get((status, content_type, reason, framing))
     if entry is None:
-        entry = _prefix(status, content_type, reason, chunked)
+        entry = _prefix(status, content_type, reason, framing)
     head, body = entry
-    if body and not chunked:
+    if body and framing is False:
         return b'%s%d\r\n%s\r\n' % (head, length, fields)
     return b'%s%s\r\n' % (head, fields)
 

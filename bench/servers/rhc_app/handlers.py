@@ -2,7 +2,9 @@
 
 GET /quote/ID is a gateway: it asks the backend for the quote and answers
 with its JSON. BENCH_GATEWAY picks how (one entry of FLAVOURS; the harness
-runs each flavour as its own server, see bench/lineup.py).
+runs each flavour as its own server, see bench/lineup.py). The /stream/
+routes are the streaming scenarios': a body from a generator, the same
+bytes returned whole, and an event stream that idles after its first event.
 """
 import os
 
@@ -10,6 +12,9 @@ import rhc
 import rhc.micro as micro
 
 BACKEND = rhc.Connection(os.environ.get('CONNECTION_BACKEND_URL', 'http://127.0.0.1:9'))
+STREAM_BYTES = 100 * 1024 * 1024
+STREAM_CHUNK = 64 * 1024
+_whole = []     # the 100 MiB body, made on first use (other scenarios never pay for it)
 
 
 def ping(request):
@@ -36,6 +41,28 @@ def quote_resource(request, quote_id):
 def quote_connection(request, quote_id):
     """request.call on a plain rhc.Connection."""
     request.call(BACKEND.get(f'/quote/{quote_id}'))
+
+
+def stream_generator(request):
+    chunk = b'x' * STREAM_CHUNK
+
+    def chunks():
+        for _ in range(STREAM_BYTES // STREAM_CHUNK):
+            yield chunk
+    return rhc.Stream(chunks())
+
+
+def stream_whole(request):
+    if not _whole:
+        _whole.append(b'x' * STREAM_BYTES)
+    return _whole[0]
+
+
+def idle_events(request):
+    async def events():
+        yield 'hello'
+        await rhc.Future()      # then nothing, until the client goes away
+    return rhc.EventStream(events())
 
 
 async def quote_async(request, quote_id):
