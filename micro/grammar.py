@@ -153,6 +153,7 @@ DIRECTIVES = {d.name: d for d in [
     D('OPENAPI',   ('SERVER',),           None,         need('path', url_path), opt('title'),
                                                         opt('version', text, '0.1.0'),
                                                         opt('docs', optional_path)),
+    D('METRICS',   ('SERVER',),           None,         need('path', url_path)),
     D('ROUTE',     ('SERVER',),           'ROUTE',      need('pattern')),
     D('ARG',       ('ROUTE',),            None,         opt('type', kind), opt('enum')),
     D('SILENT',    ('ROUTE',),            None,         opt('flag', B, True)),

@@ -73,12 +73,19 @@ class OpenAPI(Node):
 
 
 @dataclass
+class Metrics(Node):
+    """Where a server serves the service's metrics in the Prometheus text format."""
+    path: str
+
+
+@dataclass
 class Server(Node):
     name: str
     port: int
     routes: list = field(default_factory=list)
     auth: str | None = None        # dotted path or None
     openapi: OpenAPI | None = None
+    metrics: Metrics | None = None
 
 
 @dataclass

@@ -125,6 +125,12 @@ def _openapi(parser, server, values, where):
     server.openapi = model.OpenAPI(**{**values, 'title': title}, **where.fields())
 
 
+def _metrics(parser, server, values, where):
+    if server.metrics is not None:
+        raise error(where, f'duplicate METRICS (first at {server.metrics.where})')
+    server.metrics = model.Metrics(**values, **where.fields())
+
+
 def _route(parser, server, values, where):
     pattern = values['pattern']
     try:
@@ -258,7 +264,8 @@ def _check_default(values, where):
 
 
 BUILD = {
-    'IMPORT': _import, 'SERVER': _server, 'OPENAPI': _openapi, 'ROUTE': _route,
+    'IMPORT': _import, 'SERVER': _server, 'OPENAPI': _openapi, 'METRICS': _metrics,
+    'ROUTE': _route,
     'ARG': _arg, 'SILENT': _silent, 'CONTENT': _content, 'AUTH': _auth,
     'ENUM': _enum, 'CONNECTION': _connection, 'RESOURCE': _resource, 'HEADER': _header,
     'REQUIRED': _required, 'OPTIONAL': _optional, 'CONFIG': _config,
