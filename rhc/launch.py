@@ -11,7 +11,7 @@ from micro import MicroError
 
 from rhc.config import load_settings
 from rhc.loop import get_loop
-from rhc import registry
+from rhc import logs, registry
 from rhc.reload import watch
 from rhc.service import Service
 
@@ -42,6 +42,8 @@ def parse_args(argv):
                         help='DEBUG, INFO (default: one line per request), WARNING, ERROR')
     parser.add_argument('--no-access-log', action='store_true',
                         help='do not log one line per request')
+    parser.add_argument('--log-format', choices=logs.FORMATS, default='text',
+                        help='text (default), or json: every log line one JSON object')
     parser.add_argument('--workers', type=int, default=1, metavar='N',
                         help='processes sharing each port (default 1)')
     parser.add_argument('--grace', type=float, default=10.0, metavar='SECONDS',
@@ -118,8 +120,8 @@ def serve(service, grace):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format='%(asctime)s %(levelname)s %(name)s %(message)s')
+    # Lines are buffered and written by a timer on the loop (rhc.logs).
+    logs.configure(args.log_level, args.log_format, sys.stderr, get_loop())
     if os.path.isfile(args.source):
         # Handlers live beside their micro file: `GET ping.ping` finds ping.py there.
         sys.path.insert(0, os.path.dirname(os.path.abspath(args.source)))
