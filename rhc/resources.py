@@ -15,6 +15,7 @@ import urllib.parse
 
 from micro import MicroError
 
+from rhc import observe
 from rhc.client import Connection
 from rhc.config import validator
 from rhc.errors import CallError
@@ -209,10 +210,12 @@ class MicroConnection:
                       resource.method, path, headers, json.dumps(body))
 
         def done(rc, result):
+            elapsed = time.monotonic() - started
+            observe.client_call(name, resource.name, rc, result, elapsed)
             if verbose:
                 log.info('%s.%s %s %s%s %s %.2fms', name, resource.name, resource.method,
                          connection.url, path, 'ok' if rc == 0 else f'failed: {result}',
-                         (time.monotonic() - started) * 1000)
+                         elapsed * 1000)
             if resource.trace:
                 log.debug('%s.%s received rc=%s %r', name, resource.name, rc, result)
             callback(rc, result)

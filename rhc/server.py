@@ -17,12 +17,12 @@ from rhc import dispatch, http
 from rhc.http.writer import Clock, field_lines, response_head
 from rhc.limits import Limits
 from rhc.logtext import loggable
+from rhc.observe import Observer
 from rhc.request import Request, render
 from rhc.routing import METHOD_NOT_ALLOWED
 from rhc.transport import Listener, Transport
 
 log = logging.getLogger('rhc.server')
-access_log = logging.getLogger('rhc.access')
 
 # While a request is in flight, a client may pipeline this much before we
 # stop reading from it (its requests wait in the parser's buffer).
@@ -250,15 +250,14 @@ class HTTPProtocol:
             self.closing = True
         if not self.processing:
             self.last_active = self.clock()     # a delayed answer; else it is fresh
-        server = self.server
-        if server.log_requests and not (request.endpoint and request.endpoint.silent
-                                        and status < 400):
-            if access_log.isEnabledFor(logging.INFO):
-                access_log.info('conn=%s request_id=%s %s %s %s %.2fms in=%d out=%d',
-                                self.id, request.request_id, request.method,
-                                loggable(request.path), status,
-                                (self.clock() - request.started) * 1000,
-                                request.bytes_in, len(head) + len(body))
+        # Counted and logged by the server's Observer (rhc/observe.py), which
+        # rhc.service sets; a Server made without one logs its requests only.
+        try:
+            observer = self.server.observer
+        except AttributeError:
+            server = self.server
+            observer = server.observer = Observer(server.name, server.router, server.log_requests)
+        observer.finished(self, request, status, len(head) + len(body))
         if not self.processing:
             # A delayed answer: send it now, then serve what was pipelined behind it.
             self._flush()
