@@ -73,9 +73,9 @@ def _vs_rhc(server, s, out, scenario):
     return fmt.times(fmt.ratio(rhc.get('rps'), s.get('rps')))
 
 
-def _vs_unlogged(server, s, out, scenario):
-    unlogged = out.summary.get(server, {}).get('ping', {}).get('rps')
-    return fmt.pct(None if not unlogged else 100 * s['rps'] / unlogged)
+def _vs_ping(server, s, out, scenario):
+    ping = out.summary.get(server, {}).get('ping', {}).get('rps')
+    return fmt.pct(None if not ping else 100 * s['rps'] / ping)
 
 
 COLUMNS = {
@@ -85,7 +85,8 @@ COLUMNS = {
     'rss': ('peak RSS', lambda n, s, o, sc: fmt.mib(s.get('rss_kib'))),
     'backend_conns': ('backend connections', lambda n, s, o, sc: fmt.count(s.get('backend_conns'))),
     'mib_s': ('MiB/s', lambda n, s, o, sc: fmt.rate(s.get('mib_s'))),
-    'vs_unlogged': ('of unlogged (ping)', _vs_unlogged),
+    'vs_unlogged': ('of unlogged (ping)', _vs_ping),
+    'vs_ping': ('of ping without METRICS', _vs_ping),
     'vs_rhc': ('rhc ÷ this', _vs_rhc),
     'load': ('other load', lambda n, s, o, sc: fmt.pct(s.get('other_cpu_pct'))),
     'kib_per_conn': ('KiB per connection', lambda n, s, o, sc: fmt.kib(s.get('kib_per_conn'))),

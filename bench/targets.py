@@ -67,6 +67,8 @@ TARGETS = [
            peer='uvicorn-httptools'),
     Target('logged: {server} ≥ 80% of its unlogged req/s (ping)', 'logged', 'rps', factor=0.8,
            peer=SAME, peer_scenario='ping', show='percent'),
+    Target('metrics: {server} ≥ 95% of its req/s without METRICS (ping)', 'metrics', 'rps',
+           factor=0.95, peer=SAME, peer_scenario='ping', show='percent'),
 ]
 
 CLIENT_TARGET = 1.5
