@@ -12,6 +12,8 @@ one JSON object a line, and keeps the line; the lines go out in one write
   running (no timer could fire),
 - before a fork, and at exit (`logging.shutdown` flushes every handler).
 
+A forked child writes each line at once until `bind(loop)` names its loop.
+
 So a crash loses at most the last FLUSH_INTERVAL of lines (longer only while
 a handler blocks the loop, which also stops the timer).
 
@@ -120,14 +122,15 @@ def text_line_format(logger, message_format):
 # JsonFormatter's line for a request record, as a %-format (to_json's separators).
 _JSON_REQUEST_LINE = (
     '{"ts": "%s", "level": "INFO", "logger": %s, "message": %s, "cid": %d, "request_id": %s, '
-    '"trace_id": %s, "method": %s, "path": %s, "route": %s, "status": %d, "duration_ms": %r, '
+    '"trace_id": %s, "method": %s, "path": %s, "route": %s, "status": %d, "duration_ms": %.3f, '
     '"bytes_in": %d, "bytes_out": %d, "peer": %s}')
 
 
 def json_request_line(stamp, logger, message, values):
     """JsonFormatter's line for an INFO record of `logger` carrying `values` (REQUEST_FIELDS).
 
-    `cid`, `status` and the byte counts are ints, `duration_ms` a float,
+    `cid`, `status` and the byte counts are ints, `duration_ms` a float
+    (written to the microsecond, as JsonFormatter writes `round(duration_ms, 3)`),
     `trace_id` and `peer` a str or None, the rest str: what the server gives.
     """
     cid, request_id, trace_id, method, path, route, status, duration_ms, bytes_in, bytes_out, \
@@ -271,10 +274,13 @@ class BufferedHandler(logging.Handler):
         super().close()
 
     def _after_fork(self):
-        # Lines were written before the fork; whatever timer was armed belongs to the parent.
+        # Lines were written before the fork; the loop and any timer armed on it are the
+        # parent's (rhc.loop forgets its default loop in a child too). Until `bind` names
+        # the child's loop, its lines are written at once.
         self.lines.clear()
         self.buffered = 0
         self.armed = False
+        self.loop = None
 
 
 _handlers = weakref.WeakSet()
@@ -284,6 +290,12 @@ def flush():
     """Write every line rhc's handlers hold now (at a stop, before exec)."""
     for handler in list(_handlers):
         handler.flush()
+
+
+def bind(loop):
+    """Flush every rhc handler on `loop`'s timer: what a forked worker calls for its loop."""
+    for handler in list(_handlers):
+        handler.bind(loop)
 
 
 def _after_fork_in_child():

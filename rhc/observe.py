@@ -101,14 +101,15 @@ class Observer:
         # In logs.REQUEST_FIELDS order. trace_id is None until trace context
         # sets request.trace_id: this is where it enters the log.
         values = (protocol.id, request.request_id, getattr(request, 'trace_id', None),
-                  request.method, path, self.route_of(endpoint), status,
-                  round(duration * 1000, 3), request.bytes_in, bytes_out,
-                  peer_text(protocol.peer))
+                  request.method, path, self.route_of(endpoint), status, args[5],
+                  request.bytes_in, bytes_out, peer_text(protocol.peer))
         if handler is not None:
             handler.add(logs.json_request_line(handler.stamp(), ACCESS_LOGGER,
                                                ACCESS_FORMAT % args, values))
         else:
-            access_log.info(ACCESS_FORMAT, *args, extra=dict(zip(logs.REQUEST_FIELDS, values)))
+            fields = dict(zip(logs.REQUEST_FIELDS, values))
+            fields['duration_ms'] = round(args[5], 3)
+            access_log.info(ACCESS_FORMAT, *args, extra=fields)
 
     def route_of(self, endpoint):
         """The ROUTE pattern (or built-in path) that `endpoint` serves; "" for None."""

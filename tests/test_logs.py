@@ -121,7 +121,7 @@ def test_lines_from_another_thread_land_while_the_loop_runs(loop):
 
 
 @pytest.mark.skipif(not hasattr(os, 'fork'), reason='no fork')
-def test_a_fork_writes_waiting_lines_once_not_twice(loop, tmp_path):
+def test_a_fork_writes_waiting_lines_once_and_the_child_writes_at_once(loop, tmp_path):
     path = tmp_path / 'log'
     with open(path, 'w') as out:
         logger = lone_logger('t.fork', BufferedHandler(out, loop=loop, interval=60))
@@ -130,13 +130,26 @@ def test_a_fork_writes_waiting_lines_once_not_twice(loop, tmp_path):
             logger.info('before the fork')
             pid = os.fork()
             if pid == 0:
-                os._exit(0)     # the child: no atexit, no flush of its own
+                # The parent's loop is not the child's: its lines are not kept for it.
+                logger.info('in the child')
+                os._exit(0)     # no atexit, no flush of its own
             return pid
         pid = on_loop(loop, log_and_fork)
         os.waitpid(pid, 0)
         logger.info('after the fork')
     assert [line.split(' ', 4)[4] for line in path.read_text().splitlines()] == \
-        ['before the fork', 'after the fork']
+        ['before the fork', 'in the child', 'after the fork']
+
+
+def test_bind_moves_every_handler_to_a_loop(loop):
+    out = io.StringIO()
+    logger = lone_logger('t.bind', BufferedHandler(out, interval=0.05))
+    logs.bind(loop)
+    assert on_loop(loop, lambda: logger.info('kept') or out.getvalue()) == ''
+    assert loop.run_until(lambda: out.getvalue().endswith('kept\n'), timeout=5)
+    logs.bind(None)
+    logger.info('at once')
+    assert out.getvalue().endswith('at once\n')
 
 
 def test_a_broken_stream_loses_lines_without_raising(loop):
