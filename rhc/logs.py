@@ -12,10 +12,9 @@ one JSON object a line, and keeps the line; the lines go out in one write
   running (no timer could fire),
 - before a fork, and at exit (`logging.shutdown` flushes every handler).
 
-A forked child writes each line at once until `bind(loop)` names its loop.
-
 So a crash loses at most the last FLUSH_INTERVAL of lines (longer only while
-a handler blocks the loop, which also stops the timer).
+a handler blocks the loop, which also stops the timer). A forked child
+writes each line at once until `bind(loop)` names its loop.
 
 The fast path. Making and formatting a LogRecord costs about as much as
 serving a small request, so the access log skips that when nobody could
@@ -26,8 +25,8 @@ from `logger` up to the root (as far as `propagate` lets records go),
 - the only handler on any of them is one `BufferedHandler` (not a subclass),
   with no filter, a level of INFO or lower, and the formatter it made itself.
 
-Then rhc hands the access line's parts to `access_text` / `access_json`,
-which buffer the very line the record would have made. Attaching any other
+Then rhc makes the very line the record would have made (`text_line_format`,
+`json_request_line`) and hands it to `handler.add`. Attaching any other
 handler on that path (pytest's `caplog` does), a filter, or another
 formatter sends access lines through `logging` again, as records that
 carry the request's fields (`record.cid`, `record.route`, ... REQUEST_FIELDS).
