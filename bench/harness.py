@@ -164,12 +164,13 @@ class StartFailed(RuntimeError):
 
 class Launch:
     """What a server's command line is built from: its port, a scratch directory,
-    and whether the scenario wants its access log on."""
+    whether the scenario wants its access log on, and its metrics."""
 
-    def __init__(self, port, workdir, access_log=False):
+    def __init__(self, port, workdir, access_log=False, metrics=False):
         self.port = port
         self.workdir = workdir
         self.access_log = access_log
+        self.metrics = metrics
 
 
 class Server:
@@ -179,14 +180,15 @@ class Server:
     so `import rhc` finds that tree's rhc before any installed copy.
     """
 
-    def __init__(self, spec, access_log=False, env=None):
+    def __init__(self, spec, access_log=False, env=None, metrics=False):
         self.spec = spec
         self.name = spec.name
         self.description = spec.description
         self.port = free_port()
         self.workdir = tempfile.mkdtemp(prefix='rhc-bench-server-')
         cpus = SERVER_CPU if spec.pinned else EVERY_CPU
-        self.argv = ['taskset', '-c', cpus, *spec.argv(Launch(self.port, self.workdir, access_log))]
+        self.argv = ['taskset', '-c', cpus,
+                     *spec.argv(Launch(self.port, self.workdir, access_log, metrics))]
         self.env = spec.environment(self.port)
         self.env.update(env or {})
         self.cwd = spec.cwd

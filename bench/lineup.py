@@ -21,6 +21,7 @@ ALL = CLASSIC + ('logged', 'pipelined') + GATEWAY + ('upload', 'idle', 'startup'
 STREAMING = ('stream', 'sse')       # rhc's own: rhc.Stream against itself, rhc.EventStream
 
 RHC_MICRO = os.path.join(SERVERS_DIR, 'rhc_app', 'service.micro')
+RHC_METRICS_MICRO = os.path.join(SERVERS_DIR, 'rhc_app', 'metrics.micro')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +60,8 @@ def _py(*args):
 
 
 def rhc_argv(launch):
-    argv = _py('-m', 'rhc.launch', RHC_MICRO, '--grace', '1')
+    argv = _py('-m', 'rhc.launch', RHC_METRICS_MICRO if launch.metrics else RHC_MICRO,
+               '--grace', '1')
     # Logged: the launcher's defaults, INFO lines on stderr (a file, here).
     return argv if launch.access_log else argv + ['--no-access-log', '--log-level', 'WARNING']
 
@@ -108,7 +110,8 @@ def rhc_server(name, description, scenarios, gateway):
 
 SERVERS = {spec.name: spec for spec in [
     rhc_server('rhc', 'rhc (python -m rhc.launch, --no-access-log --log-level WARNING); '
-               'gateway: request.call on a micro CONNECTION/RESOURCE', ALL + STREAMING, 'resource'),
+               'gateway: request.call on a micro CONNECTION/RESOURCE', ALL + STREAMING + ('metrics',),
+               'resource'),
     rhc_server('rhc-conn', 'rhc; gateway: request.call on a plain rhc.Connection',
                GATEWAY, 'connection'),
     rhc_server('rhc-async', 'rhc with async def handlers; gateway: awaiting the RESOURCE',

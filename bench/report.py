@@ -83,6 +83,11 @@ def _vs_unlogged(server, s, out, scenario):
     return fmt.pct(None if not unlogged else 100 * s['rps'] / unlogged)
 
 
+def _vs_ping(server, s, out, scenario):
+    ping = out.summary.get(server, {}).get('ping', {}).get('rps')
+    return fmt.pct(None if not ping else 100 * s['rps'] / ping)
+
+
 COLUMNS = {
     'rps': ('req/s (median)', lambda n, s, o, sc: fmt.rate(s.get('rps'))),
     'range': ('min – max', lambda n, s, o, sc: f"{fmt.rate(s['min'])} – {fmt.rate(s['max'])}"),
@@ -93,6 +98,7 @@ COLUMNS = {
     'vs_unlogged': ('of unlogged (ping)', _vs_unlogged),
     'master_cpu': ('master CPU', lambda n, s, o, sc: fmt.pct1(s.get('master_cpu_pct'))),
     'vs_one_worker': ('÷ --workers 1', _vs_one_worker),
+    'vs_ping': ('of ping without METRICS', _vs_ping),
     'vs_rhc': ('rhc ÷ this', _vs_rhc),
     'load': ('other load', lambda n, s, o, sc: fmt.pct(s.get('other_cpu_pct'))),
     'kib_per_conn': ('KiB per connection', lambda n, s, o, sc: fmt.kib(s.get('kib_per_conn'))),

@@ -52,6 +52,7 @@ class Scenario:
     lua: str = None                # a wrk script
     check: tuple = PING_CHECK      # (method, path, body, expected bytes or predicate)
     access_log: bool = False       # each server's default access log on
+    metrics: bool = False          # rhc serves METRICS (so counts every request)
     backend: bool = False          # needs the nginx backend (the gateway)
     body_bytes: int = 0            # request body size, for a MiB/s column
     columns: tuple = ()            # extra columns in its report table (report.COLUMNS)
@@ -83,6 +84,9 @@ SCENARIOS = {s.name: s for s in [
              lua=wrk.LUA_CLOSE),
     Scenario('logged', 'ping with each server\'s default access log on, written to a file, '
              '64 keep-alive connections', access_log=True, columns=('vs_unlogged',),
+             needs=('ping',)),
+    Scenario('metrics', 'ping with `METRICS /metrics` in rhc\'s micro file, so every request '
+             'is counted, 64 keep-alive connections', metrics=True, columns=('vs_ping',),
              needs=('ping',)),
     Scenario('pipelined', f'GET /test/ping, {wrk.PIPELINE_DEPTH} requests per write, '
              '64 keep-alive connections', lua=wrk.LUA_PIPELINE, latency=False),
@@ -140,7 +144,7 @@ class Context:
         if scenario.backend:
             env = {'BENCH_BACKEND_URL': self.backend.url,
                    'CONNECTION_BACKEND_URL': self.backend.url}
-        return Server(spec, access_log=scenario.access_log, env=env)
+        return Server(spec, access_log=scenario.access_log, env=env, metrics=scenario.metrics)
 
     def check(self, server, scenario):
         if self.first and server.spec.checked:

@@ -79,6 +79,8 @@ TARGETS = [
            factor=1.5, peer='rhc-workers-1', server='rhc-workers-2'),
     Target('workers: the master\'s own CPU < 1% under load (--workers 2)', 'workers',
            'master_cpu_pct', op='<', limit=1.0, server='rhc-workers-2', show='value'),
+    Target('metrics: {server} ≥ 95% of its req/s without METRICS (ping)', 'metrics', 'rps',
+           factor=0.95, peer=SAME, peer_scenario='ping', show='percent'),
 ]
 
 CLIENT_TARGET = 1.5

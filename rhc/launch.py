@@ -12,7 +12,7 @@ from micro import MicroError
 from rhc.config import load_settings
 from rhc.coroutine import CANCEL_GRACE
 from rhc.loop import get_loop
-from rhc import registry
+from rhc import logs, registry
 from rhc.reload import watch
 from rhc.service import Service
 from rhc.supervisor import supervise
@@ -46,6 +46,8 @@ def parse_args(argv):
                         help='DEBUG, INFO (default: one line per request), WARNING, ERROR')
     parser.add_argument('--no-access-log', action='store_true',
                         help='do not log one line per request')
+    parser.add_argument('--log-format', choices=logs.FORMATS, default='text',
+                        help='text (default), or json: every log line one JSON object')
     parser.add_argument('--workers', type=int, metavar='N',
                         help='run N worker processes sharing each port under a master that '
                              'replaces them (0: one per CPU; default: serve in this process)')
@@ -167,10 +169,10 @@ def serve(service, grace, drain_delay=0.0, link=None):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    # Under a master, the lines of several processes mix: each names its pid.
-    pid = '[%(process)d]' if args.workers is not None or args.worker_pipe is not None else ''
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format=f'%(asctime)s %(levelname)s %(name)s{pid} %(message)s')
+    # Lines are buffered and written by a timer on the loop (rhc.logs). Under a
+    # master, the lines of several processes mix: each names its pid.
+    with_pid = args.workers is not None or args.worker_pipe is not None
+    logs.configure(args.log_level, args.log_format, sys.stderr, get_loop(), with_pid)
     if os.path.isfile(args.source):
         # Handlers live beside their micro file: `GET ping.ping` finds ping.py there.
         sys.path.insert(0, os.path.dirname(os.path.abspath(args.source)))

@@ -14,6 +14,7 @@ import urllib.parse
 
 from micro import MicroError
 
+from rhc import observe
 from rhc.calls import Call
 from rhc.client import Connection
 from rhc.config import validator
@@ -156,6 +157,7 @@ class MicroConnection:
         self._client = None
         self._client_url = None
         # Fixed once loaded; the url may not be (a `code=` callable gives it per call).
+        self._counted = False       # count each call in the metrics (a service with METRICS)
         self._active = settings[self._prefix + 'is_active']
         self._verbose = settings[self._prefix + 'is_verbose']
         self.mock = None
@@ -210,20 +212,23 @@ class MicroConnection:
         except (CallError, ValueError) as e:
             return callback(1, e if isinstance(e, CallError) else CallError(str(e)))
         verbose = self._verbose and log.isEnabledFor(logging.INFO)
-        if not verbose and not resource.trace:
+        if not verbose and not resource.trace and not self._counted:
             return connection.request(resource.method, path, body, headers,
                                       **resource.options)(callback)
         started = time.monotonic()
-        name = self._name
+        name, counted = self._name, self._counted
         if resource.trace:
             log.debug('%s.%s send %s %s headers=%s body=%s', name, resource.name,
                       resource.method, path, headers, json.dumps(body))
 
         def done(rc, result):
+            elapsed = time.monotonic() - started
+            if counted:
+                observe.client_call(name, resource.name, rc, result, elapsed)
             if verbose:
                 log.info('%s.%s %s %s%s %s %.2fms', name, resource.name, resource.method,
                          connection.url, path, 'ok' if rc == 0 else f'failed: {result}',
-                         (time.monotonic() - started) * 1000)
+                         elapsed * 1000)
             if resource.trace:
                 log.debug('%s.%s received rc=%s %r', name, resource.name, rc, result)
             callback(rc, result)

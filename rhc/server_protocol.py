@@ -16,11 +16,11 @@ import urllib.parse
 from rhc import dispatch, http, streamwriter
 from rhc.http.writer import Clock, field_lines, response_head
 from rhc.logtext import loggable
+from rhc.observe import Observer
 from rhc.request import Request, render
-from rhc.routing import ALWAYS, METHOD_NOT_ALLOWED, BuiltinEndpoint
+from rhc.routing import METHOD_NOT_ALLOWED, BuiltinEndpoint
 
 log = logging.getLogger('rhc.server')
-access_log = logging.getLogger('rhc.access')
 
 # While a request is in flight, a client may pipeline this much before we
 # stop reading from it (its requests wait in the parser's buffer).
@@ -274,21 +274,23 @@ class HTTPProtocol:
             self.closing = True
         if not self.processing:
             self.last_active = self.clock()     # a delayed answer; else it is fresh
-        server = self.server
-        endpoint = request.endpoint
-        if server.log_requests and not (endpoint and endpoint.silent
-                                        and (status < 400 or endpoint.silent == ALWAYS)):
-            if access_log.isEnabledFor(logging.INFO):
-                access_log.info('conn=%s request_id=%s %s %s %s %.2fms in=%d out=%d',
-                                self.id, request.request_id, request.method,
-                                loggable(request.path), status,
-                                (self.clock() - request.started) * 1000,
-                                request.bytes_in, len(head) + len(body))
+        self.observer().finished(self, request, status, len(head) + len(body))
         if not self.processing:
             # A delayed answer: send it now, then serve what was pipelined behind it.
             self._flush()
             self._read_more()
             self.process()
+
+    def observer(self):
+        """What counts and logs this server's answers (rhc/observe.py): the one the
+        service gave the server, else one that only logs."""
+        try:
+            return self.server.observer
+        except AttributeError:
+            server = self.server
+            server.observer = Observer(getattr(server, 'name', ''), server.router,
+                                       server.log_requests)
+            return server.observer
 
     def streamed(self, keep_alive):
         """The streamed answer to `current` is written (rhc/streamwriter.py): go on."""

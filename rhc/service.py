@@ -10,7 +10,7 @@ import types
 
 from micro import MicroError
 
-from rhc import apidocs, openapi, probes
+from rhc import apidocs, observe, openapi, probes
 from rhc.config import load_settings
 from rhc.coroutine import spawn
 from rhc.resources import MicroConnection
@@ -53,6 +53,8 @@ class Service:
             if server.openapi is not None:
                 self._serve_openapi(name, server)
             self._serve_probes(name, server)
+            if server.metrics is not None:
+                self._serve_metrics(name, server)
         self.connections = {name: MicroConnection(connection, self.settings, loop)
                             for name, connection in model.connections.items()}
         self.setups = [resolve(s.handler, s) for s in model.setups]
@@ -61,6 +63,13 @@ class Service:
         self.reuse_port = reuse_port
         self.servers = {}
         self.starting = None    # the task of an async SETUP, while it runs
+        # Requests are counted only when some server serves the metrics.
+        self.counts_requests = any(server.metrics is not None for server in model.servers.values())
+        for connection in self.connections.values():
+            connection._counted = self.counts_requests      # and so are the calls it makes
+        # What a METRICS route shows: this process's snapshot. Under --workers,
+        # replace it with a function that returns the sum over the workers.
+        self.scrape = self.metrics_snapshot
 
     def openapi_document(self, name):
         """The OpenAPI document (a dict) of server `name`, with or without OPENAPI."""
@@ -92,6 +101,22 @@ class Service:
         for pattern in hidden:
             log.warning('%s: ROUTE %s is hidden where it matches a probe path', server.where, pattern)
 
+    def _serve_metrics(self, name, server):
+        node = server.metrics
+        try:
+            hidden = self.routers[name].add_builtin(
+                node.path, observe.metrics_handler(lambda: self.scrape()), 'the metrics',
+                silent=True)
+        except ValueError as e:
+            raise MicroError(node.source, node.line, str(e)) from None
+        for pattern in hidden:
+            log.warning('%s: ROUTE %s is hidden where it matches the METRICS path',
+                        node.where, pattern)
+
+    def metrics_snapshot(self):
+        """This process's metrics as a snapshot (rhc.exposition), gauges read now."""
+        return observe.snapshot(self.servers)
+
     def listen(self, sockets=None):
         """Bind every active server; an error names the SERVER line.
 
@@ -116,6 +141,8 @@ class Service:
                 self.close()
                 raise MicroError(server.source, server.line,
                                  f'server {name} cannot listen on port {port}: {e.strerror}') from None
+            served.observer = observe.Observer(name, self.routers[name], self.log_requests,
+                                               self.counts_requests)
             self.servers[name] = served
 
     def _transports(self, name, server):

@@ -110,15 +110,8 @@ def _fail(protocol, request, what, keep_alive):
 
 
 def log_answer(protocol, request, status, sent, note=''):
-    """The access log line of a streamed answer, in the server's format."""
-    endpoint = request.endpoint
-    if not protocol.server.log_requests or (endpoint and endpoint.silent and status < 400):
-        return
-    if access_log.isEnabledFor(logging.INFO):
-        access_log.info('conn=%s request_id=%s %s %s %s %.2fms in=%d out=%d%s',
-                        protocol.id, request.request_id, request.method, loggable(request.path),
-                        status, (protocol.clock() - request.started) * 1000, request.bytes_in,
-                        sent, note)
+    """Count and log a streamed answer as every other (the server's Observer)."""
+    protocol.observer().finished(protocol, request, status, sent)
 
 
 class StreamWriter:

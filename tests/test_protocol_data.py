@@ -281,7 +281,7 @@ def test_a_client_that_closes_after_its_request_is_closed(server, loop):
 # -- the access log ------------------------------------------------------------------------
 
 ACCESS = re.compile(r'(?P<method>\S+) (?P<path>\S+) (?P<status>\d+) (?P<ms>[\d.]+)ms '
-                    r'in=(?P<in>\d+) out=(?P<out>\d+)$')
+                    r'in=(?P<in>\d+) out=(?P<out>\d+) trace=[0-9a-f]{32}$')
 
 
 def access_lines(caplog):
