@@ -98,7 +98,7 @@ class Exchange:
             return self.finish(1, error)
         self.last_active = self.loop.time()
         if self.timeout:
-            self.timer = self.loop.call_later(self.timeout, self._on_timer)
+            self.timer = self.loop.call_later_coarse(self.timeout, self._on_timer)
         idle = self.connection.idle.take()
         if idle is not None:
             self.reused = True
@@ -252,7 +252,7 @@ class Exchange:
             return
         idle = self.loop.time() - self.last_active
         if idle < self.timeout:
-            self.timer = self.loop.call_later(self.timeout - idle, self._on_timer)
+            self.timer = self.loop.call_later_coarse(self.timeout - idle, self._on_timer)
             return
         self.fail('timeout')
 

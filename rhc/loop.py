@@ -8,6 +8,7 @@ does can stop the loop. It knows nothing of HTTP.
 import collections
 import contextlib
 import heapq
+import itertools
 import logging
 import os
 import selectors
@@ -17,6 +18,11 @@ import threading
 import time
 
 log = logging.getLogger('rhc.loop')
+
+# How late a coarse timer may fire (seconds). Timeouts of connections and calls
+# are almost always cancelled before they are due, and seconds long: to within
+# this they are kept in buckets, one heap timer a bucket, not one each.
+COARSE = 0.05
 
 _EVENT_READ = selectors.EVENT_READ
 _EVENT_WRITE = selectors.EVENT_WRITE
@@ -35,9 +41,6 @@ class Handle:
     def cancel(self):
         self.cancelled = True
 
-    def __lt__(self, other):
-        return self.when < other.when
-
 
 def _events(data):
     """The selector events a [reader, writer] pair asks for."""
@@ -54,8 +57,10 @@ class Loop:
         self._selector = selectors.DefaultSelector()
         self._interests = {}      # socket -> [reader, writer], the selector key's data
         self._ready = collections.deque()
-        self._timers = []
+        self._timers = []         # a heap of (when, sequence, TimerHandle): compared in C
+        self._sequence = itertools.count()
         self._cancelled_timers = 0
+        self._buckets = {}        # slot -> {CoarseHandle: None}, for call_later_coarse
         self._stopping = False
         self.running = False
         self._waker_r, self._waker_w = socket.socketpair()
@@ -129,9 +134,31 @@ class Loop:
         return handle
 
     def call_later(self, delay, fn, *args):
-        handle = TimerHandle(self, fn, args, self.time() + delay)
-        heapq.heappush(self._timers, handle)
+        when = self.time() + delay
+        handle = TimerHandle(self, fn, args, when)
+        heapq.heappush(self._timers, (when, next(self._sequence), handle))
         return handle
+
+    def call_later_coarse(self, delay, fn, *args):
+        """`call_later` for a timeout that is usually cancelled before it is due: it
+        fires up to COARSE seconds late, and adding or cancelling it is a dict
+        operation instead of a heap one."""
+        slot = int((self.time() + delay) / COARSE) + 1
+        bucket = self._buckets.get(slot)
+        if bucket is None:
+            bucket = self._buckets[slot] = {}
+            self.call_later(slot * COARSE - self.time(), self._fire_bucket, slot)
+        handle = CoarseHandle(bucket, fn, args, slot * COARSE)
+        bucket[handle] = None
+        return handle
+
+    def _fire_bucket(self, slot):
+        # A callback may cancel a later timer of the same bucket: walk a copy.
+        run = self._run_callback
+        for handle in list(self._buckets.pop(slot, ())):
+            if not handle.cancelled:
+                handle.fired = True
+                run(handle.fn, handle.args)
 
     def call_soon_threadsafe(self, fn, *args):
         handle = self.call_soon(fn, *args)
@@ -156,7 +183,7 @@ class Loop:
         # when they dominate, so connections that re-arm timers cannot grow it.
         self._cancelled_timers += 1
         if self._cancelled_timers > 512 and self._cancelled_timers * 2 > len(self._timers):
-            self._timers = [t for t in self._timers if not t.cancelled]
+            self._timers = [t for t in self._timers if not t[2].cancelled]
             heapq.heapify(self._timers)
             self._cancelled_timers = 0
 
@@ -217,7 +244,7 @@ class Loop:
         if self._ready:
             timeout = 0
         elif timers:
-            timeout = max(0.0, timers[0].when - time.monotonic())
+            timeout = max(0.0, timers[0][0] - time.monotonic())
             if max_wait is not None:
                 timeout = min(timeout, max_wait)
         else:
@@ -243,8 +270,8 @@ class Loop:
         run = self._run_callback
         if timers:
             now = time.monotonic()
-            while timers and timers[0].when <= now:
-                handle = heapq.heappop(timers)
+            while timers and timers[0][0] <= now:
+                handle = heapq.heappop(timers)[2]
                 if handle.cancelled:
                     self._cancelled_timers = max(0, self._cancelled_timers - 1)
                 else:
@@ -278,8 +305,9 @@ class Loop:
                 sock.close()
             except OSError:
                 pass
-        for handle in self._timers:
+        for _, _, handle in self._timers:
             handle.cancel()
+        self._buckets.clear()
         self._timers = []
         self._cancelled_timers = 0
         self._ready.clear()
@@ -295,7 +323,10 @@ class TimerHandle(Handle):
     __slots__ = ('loop', 'fired')
 
     def __init__(self, loop, fn, args, when):
-        super().__init__(fn, args, when)
+        self.fn = fn
+        self.args = args
+        self.when = when
+        self.cancelled = False
         self.loop = loop
         self.fired = False
 
@@ -305,6 +336,23 @@ class TimerHandle(Handle):
         self.cancelled = True
         if not self.fired:      # still in the heap (once due, it waits in the ready queue)
             self.loop._timer_cancelled()
+
+
+class CoarseHandle(Handle):
+    """A `call_later_coarse` timer: cancelling takes it out of its bucket."""
+    __slots__ = ('bucket', 'fired')
+
+    def __init__(self, bucket, fn, args, when):
+        self.fn = fn
+        self.args = args
+        self.when = when
+        self.cancelled = False
+        self.bucket = bucket
+        self.fired = False
+
+    def cancel(self):
+        self.cancelled = True
+        self.bucket.pop(self, None)
 
 
 _default = None

@@ -6,6 +6,7 @@ transport (rhc/transport.py: plain TCP, or TLS from rhc/tls.py).
 import itertools
 
 from rhc.limits import Limits
+from rhc.observe import Observer
 from rhc.server_protocol import HTTPProtocol, run_endpoint
 from rhc.transport import Listener, Transport
 
@@ -25,6 +26,8 @@ class Server:
         self.stopping = False
         self.held = None        # requests waiting for an async SETUP, while it runs
         self.keep_alive = True      # False: every answer says `Connection: close`
+        # Counts and logs each answer (rhc/observe.py); the service gives it the metrics.
+        self.observer = Observer(name, router, log_requests)
         self._ids = itertools.count(1)
         self.listener = Listener(loop, host, port, self._accept, reuse_port,
                                  name=f'server {name}', sock=sock)

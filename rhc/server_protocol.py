@@ -4,7 +4,7 @@ An `HTTPProtocol` only moves bytes between its transport and the sans-IO
 parser, hands complete requests to `dispatch`, and writes the answers in
 request order (one request at a time, so pipelined requests are answered in
 turn). Its timeouts are one timer per connection, re-armed only when it
-fires. What it needs of its server: `loop`, `router`, `limits`,
+fires. What it needs of its server: `loop`, `router`, `limits`, `observer`,
 `log_requests`, `stopping`, `keep_alive`, `held` and `connections`.
 """
 import itertools
@@ -16,7 +16,6 @@ import urllib.parse
 from rhc import dispatch, http, streamwriter
 from rhc.http.writer import Clock, field_lines, response_head
 from rhc.logtext import loggable
-from rhc.observe import Observer
 from rhc.request import Request, render
 from rhc.routing import METHOD_NOT_ALLOWED, BuiltinEndpoint
 
@@ -67,7 +66,7 @@ class HTTPProtocol:
 
     __slots__ = ('server', 'loop', 'clock', 'transport', 'parser', 'id', 'peer', 'current',
                  'checked', 'closing', 'processing', 'paused', 'out', 'bytes_in', 'consumed',
-                 'started', 'last_active', 'timer', 'watch_idle')
+                 'started', 'last_active', 'timer', 'watch_idle', 'linger')
 
     def __init__(self, server, conn_id, peer):
         self.server = server
@@ -82,6 +81,7 @@ class HTTPProtocol:
         self.current = None         # the request being handled
         self.checked = None         # the request whose AUTH ran before its body came
         self.closing = False        # the last answer is written or being written
+        self.linger = LINGER        # how long closing drains what the client still sends
         self.processing = False     # inside process(): answers are gathered, not sent
         self.paused = False         # the transport's buffer is full: the client is not reading
         self.out = bytearray()      # answers gathered while processing
@@ -101,7 +101,8 @@ class HTTPProtocol:
         # A new connection owes us the head of its first request: the header
         # timeout applies from the start, so connecting and saying nothing is cut off.
         self.last_active = self.started = self.clock()
-        self.timer = self.loop.call_later(self.server.limits.header_timeout, self._check_timeout)
+        self.timer = self.loop.call_later_coarse(self.server.limits.header_timeout,
+                                                 self._check_timeout)
 
     def data_received(self, data):
         if self.closing:
@@ -173,7 +174,7 @@ class HTTPProtocol:
 
     def _dispatch(self, raw):
         parser = self.parser
-        started = self.started or self.last_active
+        started = self.last_active if self.started is None else self.started
         self.started = self.clock() if parser.in_progress else None
         # What this request took on the wire (head and body): all bytes read,
         # less what the parser still holds, less the requests before it.
@@ -191,7 +192,12 @@ class HTTPProtocol:
                 # An `async def` SETUP is running: the request waits for it.
                 return self.server.held.append((self, request, endpoint, route, groups,
                                                 check_auth))
-            run_endpoint(self.loop, request, endpoint, route, groups, check_auth)
+            loop = self.loop    # the calls the handler makes carry this request's trace
+            outer, loop.handling = loop.handling, request
+            try:
+                dispatch.run_endpoint(request, endpoint, route, groups, check_auth)
+            finally:
+                loop.handling = outer
 
     def _request(self, raw, started, size=0):
         path = raw.path
@@ -226,7 +232,7 @@ class HTTPProtocol:
         """
         self.parser.continue_sent()
         raw = self.parser.pending_request
-        request = self._request(raw, self.started or self.last_active)
+        request = self._request(raw, self.last_active if self.started is None else self.started)
         request.keep_alive = False
         self.current = request
         match = self._route(request, raw)
@@ -272,25 +278,16 @@ class HTTPProtocol:
             body = b''
         if not keep_alive:
             self.closing = True
+            if not request.keep_alive and not self.parser.buffered and not self.parser.in_progress:
+                self.linger = 0.0   # the client said this was its last request, and sent no more
         if not self.processing:
             self.last_active = self.clock()     # a delayed answer; else it is fresh
-        self.observer().finished(self, request, status, len(head) + len(body))
+        self.server.observer.finished(self, request, status, len(head) + len(body))
         if not self.processing:
             # A delayed answer: send it now, then serve what was pipelined behind it.
             self._flush()
             self._read_more()
             self.process()
-
-    def observer(self):
-        """What counts and logs this server's answers (rhc/observe.py): the one the
-        service gave the server, else one that only logs."""
-        try:
-            return self.server.observer
-        except AttributeError:
-            server = self.server
-            server.observer = Observer(getattr(server, 'name', ''), server.router,
-                                       server.log_requests)
-            return server.observer
 
     def streamed(self, keep_alive):
         """The streamed answer to `current` is written (rhc/streamwriter.py): go on."""
@@ -321,7 +318,7 @@ class HTTPProtocol:
             self.transport.write(out)
             out.clear()
         if self.closing and self.current is None:
-            self.transport.close(LINGER)
+            self.transport.close(self.linger)
 
     def _read_more(self):
         """Read again, unless the client is not reading us or has pipelined enough."""
@@ -344,8 +341,8 @@ class HTTPProtocol:
                 and not self.transport.is_closing():
             if timer is not None:
                 timer.cancel()
-            self.timer = self.loop.call_later(max(0.0, due - self.clock()),
-                                              self._check_timeout)
+            self.timer = self.loop.call_later_coarse(max(0.0, due - self.clock()),
+                                                     self._check_timeout)
 
     def _due(self):
         """(when this connection should be closed, why), or (None, None) while a handler runs."""
@@ -356,7 +353,8 @@ class HTTPProtocol:
             # A client that stopped reading its answers is as good as idle.
             return self.transport.progressed + limits.idle_timeout, 'not reading'
         if self.started is not None or self.parser.in_progress:
-            return (self.started or self.last_active) + limits.header_timeout, 'header timeout'
+            began = self.last_active if self.started is None else self.started
+            return began + limits.header_timeout, 'header timeout'
         if self.server.stopping:
             return self.last_active + DRAIN_QUIET, 'drained'
         return self.last_active + limits.idle_timeout, None
@@ -375,9 +373,9 @@ class HTTPProtocol:
                          now - self.transport.progressed)
             elif why == 'header timeout':
                 log.info('conn=%s header timeout after %.1fs', self.id,
-                         now - (self.started or self.last_active))
+                         now - (self.last_active if self.started is None else self.started))
             return self.transport.abort()
-        self.timer = self.loop.call_later(due - now, self._check_timeout)
+        self.timer = self.loop.call_later_coarse(due - now, self._check_timeout)
 
     def drain(self):
         """The server stops accepting: close now if idle and quiet, else once it is.

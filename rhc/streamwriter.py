@@ -111,7 +111,7 @@ def _fail(protocol, request, what, keep_alive):
 
 def log_answer(protocol, request, status, sent, note=''):
     """Count and log a streamed answer as every other (the server's Observer)."""
-    protocol.observer().finished(protocol, request, status, sent)
+    protocol.server.observer.finished(protocol, request, status, sent)
 
 
 class StreamWriter:

@@ -7,13 +7,18 @@ through a transport and is called, always in this order:
     connection_made(transport)
     data_received(data)*        bytes as they arrive
     eof_received()?             the peer closed its side; return True to keep writing
-    connection_lost(exc)        once, last, on a later loop turn; exc None for a clean close
+    connection_lost(exc)        once, last; exc None for a clean close
 
 and, for flow control around the write buffer's water marks, at any time
 between the first and the last:
 
     pause_writing()             the buffer grew past `high_water`
     resume_writing()            it drained to `low_water`
+
+`connection_lost` comes on a later loop turn when the protocol's own call
+(`close`, `abort`, a `write` that failed) ended the connection, so it never
+runs inside the protocol's code; when the peer or a timer ended it, it
+comes at once.
 
 An outbound connect that never gets that far calls `connection_failed(exc)`
 instead of `connection_made`, and nothing else.
@@ -25,7 +30,10 @@ import socket
 
 log = logging.getLogger('rhc.transport')
 
-RECV_SIZE = 256 * 1024
+# A read allocates this much and then shrinks to what came. Kept under malloc's
+# mmap threshold (128 KiB): above it, every read is mmap, mremap and munmap,
+# and faults its pages in afresh.
+RECV_SIZE = 64 * 1024
 HIGH_WATER = 1024 * 1024
 LOW_WATER = 256 * 1024
 BACKLOG = max(1024, socket.SOMAXCONN)
@@ -40,20 +48,19 @@ class Transport:
     """One connected socket: reads go to the protocol, writes are buffered and flow-controlled."""
 
     _WAIT = _AGAIN      # what a non-blocking call raises when it must wait (TLS adds its own)
+    high_water = HIGH_WATER
+    low_water = LOW_WATER
 
-    __slots__ = ('loop', 'sock', 'protocol', 'peer', 'high_water', 'low_water', 'progressed',
-                 '_buffer', '_closing', '_closed', '_reading', '_writing_paused', '_linger',
-                 '_linger_timer')
+    __slots__ = ('loop', 'sock', 'protocol', 'peer', 'progressed', '_buffer', '_closing',
+                 '_closed', '_reading', '_writing_paused', '_linger', '_linger_timer')
 
     def __init__(self, loop, sock, protocol, peer=None):
         self.loop = loop
         self.sock = sock
         self.protocol = protocol
         self.peer = peer
-        self.high_water = HIGH_WATER
-        self.low_water = LOW_WATER
         self.progressed = 0.0       # when buffered bytes last moved (a stalled peer shows here)
-        self._buffer = bytearray()
+        self._buffer = None         # what the socket has not taken yet (a bytearray, once some)
         self._closing = False
         self._closed = False
         self._reading = False
@@ -65,7 +72,8 @@ class Transport:
         """Tell the protocol the connection is made, and start reading."""
         self.protocol.connection_made(self)
         if not self._closing:
-            self.resume_reading()
+            self._reading = True
+            self.loop.add_reader(self.sock, self._read_ready)
         return self
 
     # -- reading ------------------------------------------------------------
@@ -84,7 +92,7 @@ class Transport:
         except _AGAIN:
             return
         except OSError as exc:
-            return self._finish(exc)
+            return self._finish(exc, True)
         if data:
             self.protocol.data_received(data)
         else:
@@ -124,6 +132,8 @@ class Transport:
             data = memoryview(data)[sent:]
             self.progressed = self.loop.time()
             self.loop.add_writer(self.sock, self._write_ready)
+            if self._buffer is None:
+                self._buffer = bytearray()
         self._buffer += data
         if not self._writing_paused and len(self._buffer) > self.high_water:
             self._writing_paused = True
@@ -136,7 +146,7 @@ class Transport:
         except self._WAIT:
             sent = 0
         except OSError as exc:
-            return self._finish(exc)
+            return self._finish(exc, True)
         if sent:
             del buffer[:sent]
             self.progressed = self.loop.time()
@@ -149,7 +159,7 @@ class Transport:
                 self._after_flush()
 
     def get_write_buffer_size(self):
-        return len(self._buffer)
+        return len(self._buffer) if self._buffer else 0
 
     def set_protocol(self, protocol):
         """Hand the connection to another protocol (a pooled client socket changes hands)."""
@@ -172,7 +182,13 @@ class Transport:
             return
         self._closing = True
         self._linger = linger
-        self.pause_reading()
+        if linger > 0:
+            # Keep reading, but into the void: the socket stays watched, so
+            # this changes a callback and costs no system call.
+            self._reading = False
+            self.loop.add_reader(self.sock, self._drain)
+        else:
+            self.pause_reading()
         if not self._buffer:
             self._after_flush()
 
@@ -188,19 +204,21 @@ class Transport:
             self.sock.shutdown(socket.SHUT_WR)
         except OSError:
             return self._finish(None)
-        self.loop.add_reader(self.sock, self._drain)
-        self._linger_timer = self.loop.call_later(self._linger, self._finish, None)
+        self._linger_timer = self.loop.call_later_coarse(self._linger, self._finish, None, True)
 
     def _drain(self):
         try:
-            data = self.recv()
+            data = self.sock.recv(RECV_SIZE)
+        except _AGAIN:
+            return
         except OSError:
             data = b''
-        if data is not None and not data:
-            self._finish(None)
+        if not data:
+            self._finish(None, True)
 
-    def _finish(self, exc):
-        """The one way out: forget the socket, close it, and tell the protocol once."""
+    def _finish(self, exc, now=False):
+        """The one way out: forget the socket, close it, and tell the protocol once
+        (`now` when no protocol code is running: the peer or a timer ended it)."""
         if self._closed:
             return
         self._closed = self._closing = True
@@ -208,13 +226,19 @@ class Transport:
         if self._linger_timer is not None:
             self._linger_timer.cancel()
             self._linger_timer = None
-        self._buffer = bytearray()
+        self._buffer = None
         self.loop.forget(self.sock)
         try:
             self.sock.close()
         except OSError:
             pass
-        self.loop.call_soon(self.protocol.connection_lost, exc)
+        # Let go of the protocol: the two point at each other, and a cycle per
+        # connection would wait for the cyclic collector to be freed.
+        protocol, self.protocol = self.protocol, None
+        if now:
+            protocol.connection_lost(exc)
+        else:
+            self.loop.call_soon(protocol.connection_lost, exc)
 
 
 def listening_socket(host, port, reuse_port=False, backlog=BACKLOG):

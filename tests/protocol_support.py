@@ -20,6 +20,7 @@ import rhc.loop
 from rhc import http
 from rhc.limits import Limits
 from rhc.routing import Router
+from rhc.observe import Observer
 from rhc.server_protocol import HTTPProtocol
 from rhc.transport import HIGH_WATER, LOW_WATER
 
@@ -76,6 +77,9 @@ class FakeLoop:
         handle = FakeHandle(self.now + delay, fn, args, next(self._order))
         heapq.heappush(self._timers, handle)
         return handle
+
+    # Exact here: the real loop's may fire up to rhc.loop.COARSE late.
+    call_later_coarse = call_later
 
     def run_ready(self):
         """Run what is ready, and what that makes ready, until nothing is."""
@@ -313,7 +317,9 @@ def fake_server(loop, lines, limits=None, log_requests=False):
     """What `HTTPProtocol` needs of a Server, for the first SERVER in `lines`."""
     model = micro.parse(lines)
     server = next(iter(model.servers.values()))
-    return types.SimpleNamespace(loop=loop, router=Router(server, model.enums),
+    router = Router(server, model.enums)
+    return types.SimpleNamespace(loop=loop, router=router,
+                                 observer=Observer('s', router, log_requests),
                                  limits=limits or Limits(), log_requests=log_requests,
                                  stopping=False, keep_alive=True, held=None,
                                  connections=set(),

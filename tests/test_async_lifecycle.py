@@ -23,7 +23,7 @@ from rhc.loop import get_loop
 from rhc.pool import MAX_IDLE
 
 import async_handlers
-from client_support import RawServer, load, port_of, wait_for
+from client_support import RawServer, load, port_of
 from conftest import Launched
 
 SERVICE = ['SERVER api 0',
@@ -235,6 +235,23 @@ def test_a_completed_call_leaves_nothing_for_the_cycle_collector():
     try:
         for _ in range(1000):
             rhc.wait(api.get('/ping'))
+        found = gc.collect()
+    finally:
+        gc.enable()
+    assert found == 0
+
+
+def test_a_closed_connection_leaves_nothing_for_the_cycle_collector():
+    # Each call on its own connection: both sides' close paths run every time.
+    api = rhc.Connection(f'http://127.0.0.1:{port_of(load(SERVICE))}', max_idle=0)
+    for _ in range(20):
+        rhc.wait(api.get('/ping'))
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(300):
+            rhc.wait(api.get('/ping'))
+        get_loop().run_until(lambda: False, timeout=0.1)     # the server sees each close
         found = gc.collect()
     finally:
         gc.enable()

@@ -104,3 +104,32 @@ def test_cancelled_timers_do_not_pile_up(loop):
     for _ in range(5000):
         loop.call_later(60, lambda: None).cancel()
     assert len(loop._timers) < 1100
+
+
+def test_coarse_timers_fire_late_by_at_most_a_bucket_and_cancel(loop):
+    from rhc.loop import COARSE
+    seen = []
+    started = loop.time()
+    loop.call_later_coarse(0.01, lambda: seen.append(loop.time() - started))
+    loop.call_later_coarse(0.01, seen.append, 'cancelled').cancel()
+    assert loop.run_until(lambda: seen, timeout=1)
+    loop.run_until(lambda: False, timeout=2 * COARSE)
+    assert len(seen) == 1 and 0.01 <= seen[0]
+
+
+def test_a_coarse_timer_may_cancel_another_of_its_bucket(loop, caplog):
+    # A connection's linger timer firing closes it, which cancels its idle
+    # timer: often the same bucket.
+    seen = []
+    second = None
+
+    def first():
+        seen.append('first')
+        second.cancel()
+    loop.call_later_coarse(0.01, first)
+    second = loop.call_later_coarse(0.01, seen.append, 'second')
+    loop.call_later_coarse(0.01, seen.append, 'third')
+    with caplog.at_level(logging.ERROR, logger='rhc.loop'):
+        assert loop.run_until(lambda: 'third' in seen, timeout=1)
+    assert seen == ['first', 'third']
+    assert 'failed' not in caplog.text

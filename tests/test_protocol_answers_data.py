@@ -244,7 +244,25 @@ def test_http_1_0_closes(server, loop):
     transport.receive(b'GET /ping HTTP/1.0\r\n\r\n')
     [answer] = parse_responses(transport.output)
     assert answer.body == PONG and answer.headers['connection'] == 'close'
-    assert transport.linger == LINGER
+    # The client's last request, and nothing after it: no need to linger.
+    assert transport.linger == 0
+
+
+@pytest.mark.parametrize('after', [b'GET /ping HTTP/1.1\r\n', b'hello'])
+def test_a_client_that_says_close_but_sends_more_is_lingered_for(server, loop, after):
+    # Closing with its bytes unread would reset the connection, and could
+    # destroy the answer before the client reads it.
+    protocol, transport = open_server(server)
+    transport.receive(b'GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' + after)
+    [answer] = parse_responses(transport.output)
+    assert answer.headers['connection'] == 'close'
+    assert transport.linger == LINGER and not transport.aborted
+
+
+def test_a_client_that_says_close_and_stops_is_closed_at_once(server, loop):
+    protocol, transport = open_server(server)
+    transport.receive(b'GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+    assert transport.linger == 0 and transport.closed
 
 
 def test_http_1_0_keep_alive(server, loop):

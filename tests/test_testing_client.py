@@ -425,7 +425,7 @@ def watched_at_close(client):
 
     def spy():
         seen['sockets'] = [key.fileobj for key in loop._selector.get_map().values()]
-        seen['timers'] = [t for t in loop._timers if not t.cancelled]
+        seen['timers'] = [t for _, _, t in loop._timers if not t.cancelled]
         seen['ready'] = [h for h in loop._ready if not h.cancelled]
         seen['waker'] = loop._waker_r
         close()

@@ -186,7 +186,7 @@ class ResponseParser(MessageReader):
         if length is None:
             response.keep_alive = False
             self._message = response
-            self._state = self._read_until_close
+            self._state = type(self)._read_until_close
             return AGAIN
         return self._start_body(response, length)
 

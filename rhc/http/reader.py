@@ -50,7 +50,8 @@ class Response:
 class MessageReader:
     """What both parsers share: the buffer, the head, the fields, the body.
 
-    The current step is a bound method in ``_state``; each step returns None
+    The current step is a function of the class in ``_state`` (a bound method
+    there would tie the parser to itself in a cycle); each step returns None
     (need more bytes), ``AGAIN`` (progress made, run the next step) or the
     finished message.
     """
@@ -66,7 +67,7 @@ class MessageReader:
         self._scan = 0          # where the next search for a blank line starts
         self._line_end = -1     # where the first line of an incomplete head ends
         self._skipped = 0       # empty lines skipped before the current head
-        self._state = self._read_head
+        self._state = type(self)._read_head
         self._message = None    # the message whose body is being read
         self._remaining = 0     # bytes still due in the current chunk or body
         self._body = None       # chunked body so far
@@ -93,7 +94,7 @@ class MessageReader:
             raise self._error
         try:
             while True:
-                result = self._state()
+                result = self._state(self)
                 if result is not AGAIN:
                     return result
         except ProtocolError as e:
@@ -236,11 +237,11 @@ class MessageReader:
                 del buf[:length]
                 return self._finish(message, body)
             self._remaining = length
-            self._state = self._read_length
+            self._state = type(self)._read_length
         else:
             self._body = bytearray()
             self._remaining = 0
-            self._state = self._read_chunk_size
+            self._state = type(self)._read_chunk_size
         self._message = message
         return AGAIN
 
@@ -248,7 +249,7 @@ class MessageReader:
         message.body = body
         self._message = None
         self._body = None
-        self._state = self._read_head
+        self._state = type(self)._read_head
         return message
 
     # -- body ---------------------------------------------------------------
@@ -278,12 +279,12 @@ class MessageReader:
         size = int(size, 16)
         if size == 0:
             self._scan = 0
-            self._state = self._read_trailers
+            self._state = type(self)._read_trailers
             return AGAIN
         if len(self._body) + size > self._max_body:
             raise self._too_large()
         self._remaining = size
-        self._state = self._read_chunk_data
+        self._state = type(self)._read_chunk_data
         return AGAIN
 
     def _read_chunk_data(self):
@@ -294,7 +295,7 @@ class MessageReader:
         if len(buf) >= n:
             self._body += buf[:n]
             del buf[:n]
-            self._state = self._read_chunk_end
+            self._state = type(self)._read_chunk_end
             return AGAIN
         self._remaining -= len(buf)
         self._body += buf
@@ -310,7 +311,7 @@ class MessageReader:
         if buf[:2] != b'\r\n':
             raise ProtocolError(400, 'chunk data not followed by CRLF')
         del buf[:2]
-        self._state = self._read_chunk_size
+        self._state = type(self)._read_chunk_size
         return AGAIN
 
     def _read_trailers(self):

@@ -59,7 +59,7 @@ class StreamingResponseParser(ResponseParser):
         if len(buf) >= n:
             self._pieces.append(bytes(buf[:n]))
             del buf[:n]
-            self._state = self._read_chunk_end
+            self._state = type(self)._read_chunk_end
             return AGAIN
         self._remaining -= len(buf)
         self._pieces.append(bytes(buf))
