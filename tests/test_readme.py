@@ -127,14 +127,14 @@ def test_micro_snippets_parse():
 SPEC_DIRECTIVES = {'IMPORT', 'SERVER', 'ROUTE', 'ARG', 'GET', 'POST', 'PUT', 'PATCH', 'DELETE',
                    'CONTENT', 'ENUM', 'SILENT', 'AUTH', 'CONNECTION', 'HEADER', 'RESOURCE',
                    'REQUIRED', 'OPTIONAL', 'CONFIG', 'SETUP', 'TEARDOWN', 'OPENAPI', 'HEALTH',
-                   'READY'}
+                   'READY', 'METRICS'}
 
 # What each directive needs before it to be in the right place.
 CONTEXT = {
     'SERVER': [], 'CONNECTION': [], 'CONFIG': [], 'SETUP': [], 'TEARDOWN': [],
     'IMPORT': [], 'ENUM': [],
     'OPENAPI': ['SERVER api 0'], 'ROUTE': ['SERVER api 0'], 'AUTH': ['SERVER api 0'],
-    'HEALTH': ['SERVER api 0'], 'READY': ['SERVER api 0'],
+    'HEALTH': ['SERVER api 0'], 'READY': ['SERVER api 0'], 'METRICS': ['SERVER api 0'],
     'ARG': ['SERVER api 0', r'ROUTE /items/(\d+)$'],
     'SILENT': ['SERVER api 0', 'ROUTE /health$'],
     'GET': ['SERVER api 0', r'ROUTE /items/(\d+)$'],
