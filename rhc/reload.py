@@ -288,6 +288,5 @@ class Reloader:
 
 def watch(loop, argv, args):
     """Run `--reload` for parsed launcher `args` (from `argv`); the exit status."""
-    drain_delay = getattr(args, 'drain_delay', None) or 0.0   # for when the launcher has it
-    reloader = Reloader(loop, argv, args.source, args.config, args.grace, drain_delay)
+    reloader = Reloader(loop, argv, args.source, args.config, args.grace, args.drain_delay)
     return reloader.run()
