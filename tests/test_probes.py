@@ -168,11 +168,13 @@ def test_a_check_that_cannot_be_imported_names_the_ready_line():
                                "'handlers' has no attribute 'no_such'")
 
 
-def test_an_async_check_is_refused_for_now_naming_the_line():
-    with pytest.raises(micro.MicroError) as info:
-        Service(micro.parse(['SERVER api 0', 'READY /r check=handlers.async_ready_check']), Loop())
-    assert str(info.value) == ("<lines>:2: READY check 'handlers.async_ready_check' is an "
-                               "async def: not supported yet")
+def test_an_async_check_makes_ready_a_coroutine_endpoint_and_a_plain_one_does_not():
+    # Served end to end in tests/test_async_ready.py; a plain check stays inline.
+    lines = ['SERVER api 0', 'READY /r check=handlers.async_ready_check',
+             'SERVER other 0', 'READY /r check=handlers.ready_check']
+    routers = Service(micro.parse(lines), Loop()).routers
+    assert routers['api'].builtins['/r'].endpoints['GET'].is_async
+    assert not routers['other'].builtins['/r'].endpoints['GET'].is_async
 
 
 # -- the readiness states, as data ----------------------------------------------------
