@@ -1,9 +1,9 @@
 """Metric snapshots: the plain structure, its text exposition, and merging.
 
 A snapshot is what `rhc.metrics.Registry.snapshot()` returns: plain lists,
-dicts, strings and numbers, so a worker process can hand it to a sibling
+dicts, strings and numbers, so a worker process can hand it to its master
 as JSON (NaN and infinities go through Python's `json` as its `NaN` and
-`Infinity` tokens)::
+`Infinity` tokens; rhc/scrapes.py sums the workers' with `merge`)::
 
     {'families': [
         {'name': 'rhc_requests_total', 'type': 'counter', 'help': '...',
@@ -26,8 +26,9 @@ from functools import lru_cache
 
 CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
 
-# Merging sums every sample, except these: a group of processes started
-# when its first member did.
+# Merging sums every sample (process_max_fds too: the limit of the summed
+# process_open_fds), except these: a group of processes started when its
+# first member did (under --workers, the master).
 MERGE_BY_MIN = frozenset({'process_start_time_seconds'})
 
 
