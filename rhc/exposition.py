@@ -1,9 +1,9 @@
 """Metric snapshots: the plain structure, its text exposition, and merging.
 
 A snapshot is what `rhc.metrics.Registry.snapshot()` returns: plain lists,
-dicts, strings and numbers, so a worker process can hand it to a sibling
+dicts, strings and numbers, so a worker process can hand it to its master
 as JSON (NaN and infinities go through Python's `json` as its `NaN` and
-`Infinity` tokens)::
+`Infinity` tokens; rhc/scrapes.py sums the workers' with `merge`)::
 
     {'families': [
         {'name': 'rhc_requests_total', 'type': 'counter', 'help': '...',
@@ -26,8 +26,9 @@ from functools import lru_cache
 
 CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
 
-# Merging sums every sample, except these: a group of processes started
-# when its first member did.
+# Merging sums every sample (process_max_fds too: the limit of the summed
+# process_open_fds), except these: a group of processes started when its
+# first member did (under --workers, the master).
 MERGE_BY_MIN = frozenset({'process_start_time_seconds'})
 
 
@@ -82,16 +83,27 @@ def render(snapshot):
     return '\n'.join(lines) + '\n' if lines else ''
 
 
-def _definition(family):
-    return (family['type'], family['help'], list(family['labels']), list(family.get('buckets', ())))
+def _shape(family):
+    """What samples must share to be summed: type, label names, bucket bounds."""
+    return (family['type'], list(family['labels']), [float(b) for b in family.get('buckets', ())])
 
 
-def merge(snapshots):
+def _fresh(family):
+    merged = {**family, 'labels': list(family['labels']), 'samples': []}
+    if 'buckets' in family:
+        merged['buckets'] = list(family['buckets'])
+    return merged
+
+
+def merge(snapshots, resolve=False):
     """One snapshot summing several (say, one per worker process).
 
     Families and samples are matched by name and label values and keep the
     order they are first seen in. A family defined differently in two
-    snapshots is a ValueError naming it.
+    snapshots is a ValueError naming it; with `resolve=True` the later
+    snapshot's definition wins instead (workers of two versions of a service,
+    during a SIGHUP): a new help text is taken, and a new type, label names
+    or buckets drop the samples merged so far for that family.
     """
     families = {}       # name -> merged family
     rows = {}           # name -> {label values: merged sample row}
@@ -100,12 +112,16 @@ def merge(snapshots):
             name = family['name']
             merged = families.get(name)
             if merged is None:
-                merged = families[name] = {**family, 'labels': list(family['labels']), 'samples': []}
-                if 'buckets' in family:
-                    merged['buckets'] = list(family['buckets'])
+                merged = families[name] = _fresh(family)
                 rows[name] = {}
-            elif _definition(merged) != _definition(family):
-                raise ValueError(f'metric {name!r} is defined differently in the snapshots being merged')
+            elif _shape(merged) != _shape(family) or merged['help'] != family['help']:
+                if not resolve:
+                    raise ValueError(f'metric {name!r} is defined differently in the snapshots '
+                                     f'being merged')
+                if _shape(merged) != _shape(family):
+                    merged = families[name] = _fresh(family)
+                    rows[name] = {}
+                merged['help'] = family['help']
             combine = min if name in MERGE_BY_MIN else _add
             histogram = family['type'] == 'histogram'
             for sample in family['samples']:

@@ -62,6 +62,8 @@ def parse_args(argv):
     # How a master (rhc/supervisor.py) starts a worker: not for people.
     parser.add_argument('--worker-pipe', type=int, help=argparse.SUPPRESS)
     parser.add_argument('--worker-socket', action='append', help=argparse.SUPPRESS)
+    parser.add_argument('--worker-control', type=int, help=argparse.SUPPRESS)
+    parser.add_argument('--worker-metrics', metavar='DIR', help=argparse.SUPPRESS)
     parser.add_argument('--reload', action='store_true',
                         help='development: serve, and restart when the micro file, a file it '
                              'imports, the config file or a Python file beside it changes')
@@ -161,6 +163,8 @@ def serve(service, grace, drain_delay=0.0, link=None):
     cancelled = service.close()
     if cancelled:       # coroutine handlers cut off: let their finally blocks run
         loop.run_until(lambda: all(task.done() for task in cancelled), timeout=CANCEL_GRACE)
+    if link is not None:
+        link.exiting()
     service.teardown()
     loop.remove_signal_handlers()
     return status
@@ -207,7 +211,11 @@ def main(argv=None):
             print(json.dumps(service.openapi_document(described_server(model)), indent=2))
             return EXIT_OK
         if args.worker_pipe is not None:
-            link = MasterLink(get_loop(), args.worker_pipe, args.worker_timeout)
+            link = MasterLink(get_loop(), args.worker_pipe, args.worker_timeout,
+                              args.worker_control)
+            if args.worker_metrics:     # a scrape answers the sum over the workers
+                service.gather = link.gather_metrics(args.worker_metrics,
+                                                     service.metrics_snapshot).scrape
         service.listen(parse_sockets(args.worker_socket))
     except MicroError as e:
         print(str(e), file=sys.stderr)

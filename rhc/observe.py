@@ -180,8 +180,8 @@ def client_call(connection, resource, rc, result, seconds):
 def snapshot(servers):
     """This process's metrics as plain data (rhc.exposition), the gauges of `servers` read now.
 
-    `servers` is {name: rhc.server.Server}. A worker process hands this to
-    whatever sums the workers (rhc.exposition.merge).
+    `servers` is {name: rhc.server.Server}. Under `--workers` a worker writes
+    this down for its master, which sums the workers (rhc.scrapes).
     """
     for name, server in servers.items():
         connections = list(server.connections)

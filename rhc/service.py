@@ -68,8 +68,10 @@ class Service:
         for connection in self.connections.values():
             connection._counted = self.counts_requests      # and so are the calls it makes
         # What a METRICS route shows: this process's snapshot. Under --workers,
-        # replace it with a function that returns the sum over the workers.
+        # `gather` answers instead: a handler that answers, later, the sum over
+        # the workers (rhc.scrapes).
         self.scrape = self.metrics_snapshot
+        self.gather = None
 
     def openapi_document(self, name):
         """The OpenAPI document (a dict) of server `name`, with or without OPENAPI."""
@@ -103,10 +105,12 @@ class Service:
 
     def _serve_metrics(self, name, server):
         node = server.metrics
+        here = observe.metrics_handler(lambda: self.scrape())
+
+        def answer(request):
+            return here(request) if self.gather is None else self.gather(request)
         try:
-            hidden = self.routers[name].add_builtin(
-                node.path, observe.metrics_handler(lambda: self.scrape()), 'the metrics',
-                silent=True)
+            hidden = self.routers[name].add_builtin(node.path, answer, 'the metrics', silent=True)
         except ValueError as e:
             raise MicroError(node.source, node.line, str(e)) from None
         for pattern in hidden:

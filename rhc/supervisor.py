@@ -15,7 +15,9 @@ slot's sockets open, so a worker that dies or is replaced leaves its queue
 to the next worker of its slot instead.
 
 Everything happens on one loop: signals, the workers' pipes (rhc/worker.py)
-and a tick.
+and a tick. For a service with METRICS the master also gathers the workers'
+metrics for each scrape (rhc/scrapes.py), in a private directory it removes
+when it exits.
 
 - A worker that exits is replaced, its exit status logged.
 - One whose heartbeats stop for `timeout` seconds (its loop is blocked) is
@@ -32,16 +34,19 @@ and a tick.
 import dataclasses
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 from micro import MicroError
 
 from rhc.config import load_settings
+from rhc.scrapes import GATHER_WAIT, SCRAPE, SNAPSHOT, Gatherer
 from rhc.transport import listening_socket, port_of
-from rhc.worker import READY, RETIRE, STOPPING
+from rhc.worker import READY, RETIRE, STOPPING, heartbeat_interval
 
 log = logging.getLogger('rhc.supervisor')
 
@@ -101,11 +106,12 @@ def exit_description(returncode):
 class Worker:
     """One worker process, as the master sees it."""
 
-    def __init__(self, slot, generation, proc, pipe):
+    def __init__(self, slot, generation, proc, pipe, control):
         self.slot = slot
         self.generation = generation    # SIGHUP starts a new one
         self.proc = proc
         self.pipe = pipe                # the read end of its pipe
+        self.control = control          # the write end of the one to it
         self.started = time.monotonic()
         self.heard = None               # when it last beat; None before its loop first turned
         self.ready = False
@@ -124,9 +130,15 @@ class Worker:
 class Supervisor:
     """The master's loop: keep one serving worker per slot until told to stop."""
 
-    def __init__(self, loop, argv, slots, ports, timeout, stop_wait):
+    def __init__(self, loop, argv, slots, ports, timeout, stop_wait, metrics_dir=None):
         self.loop = loop
         self.argv = [sys.executable, '-m', 'rhc.launch', *argv]
+        self.gatherer = None
+        if metrics_dir is not None:
+            self.argv += ['--worker-metrics', metrics_dir]
+            # Heartbeats this late: a blocked loop, whose scrape answer is not waited for.
+            late = max(2 * heartbeat_interval(timeout), GATHER_WAIT)
+            self.gatherer = Gatherer(loop, metrics_dir, lambda: self.workers, late)
         self.slots = slots
         self.ports = ports
         self.timeout = timeout
@@ -155,7 +167,10 @@ class Supervisor:
             for worker in self.workers:     # only if the loop itself failed
                 self._signal(worker, signal.SIGKILL)
                 worker.proc.wait()
+                os.close(worker.control)
             close_slots(self.slots)
+            if self.gatherer is not None:
+                shutil.rmtree(self.gatherer.directory, ignore_errors=True)
         log.info('all workers have exited')
         return self.status
 
@@ -185,29 +200,35 @@ class Supervisor:
 
     def spawn(self, slot):
         read, write = os.pipe()
+        control_read, control = os.pipe()
         sockets = self.slots[slot]
-        argv = self.argv + ['--worker-pipe', str(write)]
+        argv = self.argv + ['--worker-pipe', str(write), '--worker-control', str(control_read)]
         argv += [f'--worker-socket={name}={sock.fileno()}' for name, sock in sockets.items()]
         try:
             # Its own session: a Ctrl-C at the terminal reaches the master alone, which
             # passes it on once (a second one would end the drain).
-            proc = subprocess.Popen(argv, pass_fds=[write, *(s.fileno() for s in sockets.values())],
+            proc = subprocess.Popen(argv, pass_fds=[write, control_read,
+                                                    *(s.fileno() for s in sockets.values())],
                                     stdin=subprocess.DEVNULL, start_new_session=True)
         except OSError as e:
             os.close(read)
+            os.close(control)
             log.error('cannot start a worker: %s', e)
             self.died_at_once()
             return
         finally:
             os.close(write)
+            os.close(control_read)
         os.set_blocking(read, False)
-        worker = Worker(slot, self.generation, proc, read)
+        os.set_blocking(control, False)
+        worker = Worker(slot, self.generation, proc, read, control)
         self.workers.append(worker)
         self.loop.add_reader(read, lambda: self.hear(worker))
         log.info('worker %d started', worker.pid)
 
     def hear(self, worker):
-        """What a worker's loop says: heartbeats, READY, STOPPING; EOF as it exits."""
+        """What a worker's loop says: heartbeats, READY, STOPPING, the metrics' SNAPSHOT and
+        SCRAPE; EOF as it exits."""
         try:
             data = os.read(worker.pipe, 4096)
         except BlockingIOError:
@@ -220,6 +241,11 @@ class Supervisor:
         worker.heard = time.monotonic()
         if STOPPING in data and not worker.stopping:
             worker.stop_by = worker.heard + self.stop_wait
+        if self.gatherer is not None:
+            if SNAPSHOT in data:
+                self.gatherer.answered(worker)
+            if SCRAPE in data:
+                self.gatherer.asked(worker)
         if READY in data and not worker.ready:
             worker.ready = True
             self.manage()
@@ -230,8 +256,11 @@ class Supervisor:
             if code is None:
                 continue
             self.workers.remove(worker)
+            if self.gatherer is not None:
+                self.gatherer.gone(worker)
             self.loop.forget(worker.pipe)
             os.close(worker.pipe)
+            os.close(worker.control)
             if worker.stopping and code == 0:
                 log.info('worker %d exited', worker.pid)
                 continue
@@ -347,4 +376,7 @@ def supervise(loop, argv, model, args):
     slots, ports = bind_slots(model, args.config, count)
     log.info('master %d: starting %d workers', os.getpid(), count)
     stop_wait = args.drain_delay + args.grace + STOP_MARGIN
-    return Supervisor(loop, argv, slots, ports, args.worker_timeout, stop_wait).run()
+    metrics_dir = None
+    if any(server.metrics is not None for server in model.servers.values()):
+        metrics_dir = tempfile.mkdtemp(prefix='rhc-metrics-')     # mode 0700
+    return Supervisor(loop, argv, slots, ports, args.worker_timeout, stop_wait, metrics_dir).run()

@@ -338,6 +338,19 @@ def test_merge_sums_counters_gauges_and_histograms():
     assert value(samples(render(merged)), 'jobs_total', kind='a') == 7    # a copy, not a view
 
 
+def test_merge_resolve_lets_the_later_definition_win():
+    old, new = Registry(process=False), Registry(process=False)
+    old.counter('jobs_total', 'Jobs.').inc(2)
+    new.counter('jobs_total', 'Jobs done.').inc(3)
+    old.counter('kinds_total', 'Kinds.', labels=('kind',)).labels('x').inc()
+    new.counter('kinds_total', 'Kinds.', labels=('sort',)).labels('y').inc(5)
+    with pytest.raises(ValueError, match='jobs_total'):
+        merge([old.snapshot(), new.snapshot()])
+    text = render(merge([old.snapshot(), new.snapshot()], resolve=True))
+    assert '# HELP jobs_total Jobs done.\n# TYPE jobs_total counter\njobs_total 5\n' in text
+    assert 'kinds_total{sort="y"} 5\n' in text and 'kind=' not in text
+
+
 @pytest.mark.skipif(not HAS_PROC, reason='no /proc here')
 def test_merge_process_metrics():
     one, two = Registry().snapshot(), Registry().snapshot()
