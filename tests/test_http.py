@@ -144,6 +144,37 @@ def test_post_content_length():
     assert r.headers['Content-Length'] == '11'
 
 
+@pytest.mark.parametrize('size', [300 * 1024, 3 * 1024 * 1024 + 7])
+@pytest.mark.parametrize('seed', range(3))
+def test_a_large_body_held_in_pieces_is_whole_and_what_follows_is_kept(size, seed):
+    # Past HOLD_FROM a Content-Length body is held in pieces and joined once:
+    # the body, the bytes counted as buffered, and a request pipelined behind it.
+    import random
+    from rhc.http.reader import HOLD_FROM
+    assert size > HOLD_FROM
+    rng = random.Random(seed)
+    body = rng.randbytes(size)
+    head = b'POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n' % size
+    data = head + body + b'GET /next HTTP/1.1\r\nHost: h\r\n\r\n'
+    parser = RequestParser(8190, 65536, 100, 10 * 1024 * 1024)
+    fed, taken = 0, []
+    while fed < len(data):
+        piece = data[fed:fed + rng.choice([1, 1000, 65536, 200_000])]
+        fed += len(piece)
+        parser.feed(piece)
+        while (message := parser.next_request()) is not None:
+            taken.append(message)
+        # What the parser holds and has not handed out yet (its head once parsed is out).
+        if not taken:
+            held = fed - len(head) if fed >= len(head) else fed
+        else:
+            held = fed - len(head) - size if len(taken) == 1 else 0
+        assert parser.buffered == held
+    first, second = taken
+    assert first.body == body and second.path == '/next' and second.body == b''
+    assert parser.buffered == 0 and not parser.in_progress
+
+
 def test_content_length_zero_and_identical_repeats():
     r = parse_request(b'POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n')
     assert r.body == b''

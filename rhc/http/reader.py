@@ -7,6 +7,10 @@ from .fields import (AGAIN, MAX_CHUNK_LINE, MAX_LEADING_EMPTY_LINES, NAME_CACHE,
                      field_key, repeat_field)
 
 _HEX = b'0123456789abcdefABCDEF'
+# A Content-Length body longer than HOLD_FROM is held in pieces of at least
+# HOLD_PIECE bytes as it arrives, and joined once when it is complete.
+HOLD_FROM = 256 * 1024
+HOLD_PIECE = 64 * 1024
 
 
 class Request:
@@ -71,6 +75,8 @@ class MessageReader:
         self._message = None    # the message whose body is being read
         self._remaining = 0     # bytes still due in the current chunk or body
         self._body = None       # chunked body so far
+        self._held = []         # pieces of a large Content-Length body so far, joined once
+        self._held_size = 0
         self._error = None
 
     def feed(self, data: bytes) -> None:
@@ -82,7 +88,8 @@ class MessageReader:
     @property
     def buffered(self) -> int:
         """Bytes held that have not yet been returned inside a message."""
-        return len(self._buf) + (len(self._body) if self._body is not None else 0)
+        return len(self._buf) + self._held_size + (
+            len(self._body) if self._body is not None else 0)
 
     @property
     def in_progress(self) -> bool:
@@ -105,6 +112,8 @@ class MessageReader:
         self._error = error
         self._buf = bytearray()
         self._body = None
+        self._held = []
+        self._held_size = 0
         self._message = None
 
     # -- head ---------------------------------------------------------------
@@ -258,9 +267,26 @@ class MessageReader:
         buf = self._buf
         n = self._remaining
         if len(buf) < n:
+            if n > HOLD_FROM and len(buf) >= HOLD_PIECE:
+                # A large body: hold its pieces and join them once at the end,
+                # rather than grow one buffer (copying as it grows) and copy it whole.
+                self._held.append(bytes(buf))
+                self._held_size += len(buf)
+                self._remaining = n - len(buf)
+                buf.clear()
             return None
-        body = bytes(buf[:n])
-        del buf[:n]
+        if self._held:
+            held, self._held, self._held_size = self._held, [], 0
+            held.append(bytes(buf[:n]))     # the rest: what came since the last piece
+            body = b''.join(held)
+            del buf[:n]
+        elif len(buf) == n:
+            body = bytes(buf)       # the usual case: one copy, not a slice and a copy
+            buf.clear()
+        else:
+            with memoryview(buf) as view:
+                body = bytes(view[:n])
+            del buf[:n]
         return self._finish(self._message, body)
 
     def _read_chunk_size(self):
