@@ -93,7 +93,7 @@ class Observer:
 
     def _log(self, protocol, request, endpoint, status, duration, bytes_out):
         path = loggable(request.path)
-        trace_id = getattr(request, 'trace_id', None)
+        trace_id = request.trace_id
         handler = logs.fast_handler(access_log)
         if handler is not None and not handler.json:
             known, line = self._line

@@ -114,7 +114,10 @@ class Request:
 
     @property
     def trace_id(self):
-        return self.trace.trace_id
+        trace = self._trace
+        if trace is None:
+            trace = self._trace = TraceContext.from_headers(self.headers)
+        return trace.trace_id
 
     def outbound_fields(self, skip=()):
         """The header lines every call made while handling this request carries:
