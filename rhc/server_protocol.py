@@ -14,7 +14,7 @@ import re
 import urllib.parse
 
 from rhc import dispatch, http, streamwriter
-from rhc.http.writer import Clock, field_lines, response_head
+from rhc.http.writer import Clock, response_head
 from rhc.logtext import loggable
 from rhc.request import Request, render
 from rhc.routing import METHOD_NOT_ALLOWED, BuiltinEndpoint
@@ -262,14 +262,16 @@ class HTTPProtocol:
             self.current = None
         keep_alive = request.keep_alive and not self.closing and self.server.keep_alive
         try:
-            head = self._head(request, status, body, content_type, headers, reason, keep_alive)
+            head = streamwriter.response_head_for(request, status, content_type, headers, reason,
+                                                  len(body), keep_alive)
         except ValueError as e:
             # Refuse to send CR/LF smuggled into the head by a handler.
             log.error('conn=%s request_id=%s refusing response headers: %s',
                       self.id, request.request_id, e)
             status = 500
             body, content_type = render({'error': 'internal server error'})
-            head = self._head(request, status, body, content_type, None, None, keep_alive)
+            head = streamwriter.response_head_for(request, status, content_type, None, None,
+                                                  len(body), keep_alive)
         out = self.out
         out += head
         if body and request.method != 'HEAD' and 200 <= status != 204 and status != 304:
@@ -297,20 +299,6 @@ class HTTPProtocol:
         if not self.processing:
             self._read_more()
             self.process()
-
-    def _head(self, request, status, body, content_type, headers, reason, keep_alive):
-        extra = b''
-        if headers:
-            given, extra = field_lines(headers)
-            if given is not None:
-                content_type = given
-        if not keep_alive:
-            extra += b'Connection: close\r\n'
-        elif request.version == 'HTTP/1.0':
-            extra += b'Connection: keep-alive\r\n'
-        fields = b'Date: %s\r\nX-Request-Id: %s\r\n%s' % (
-            Clock.date(), request.request_id.encode('latin-1'), extra)
-        return response_head(status, content_type, len(body), fields, reason)
 
     def _flush(self):
         out = self.out

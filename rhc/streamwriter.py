@@ -71,10 +71,12 @@ def answer(protocol, request, status, body, headers, reason):
 
 
 def response_head_for(request, status, content_type, headers, reason, length, keep_alive):
-    """The head of a streamed answer: the fields every answer has, then the body's own."""
-    given, extra = field_lines(headers)
-    if given is not None:
-        content_type = given
+    """The head of an answer, whole or streamed: the fields every answer has, then its own."""
+    extra = b''
+    if headers:
+        given, extra = field_lines(headers)
+        if given is not None:
+            content_type = given
     if not keep_alive:
         extra += b'Connection: close\r\n'
     elif request.version == 'HTTP/1.0':
