@@ -232,15 +232,7 @@ class BufferedHandler(logging.Handler):
 
     def add(self, line):
         """Buffer a line (without its newline) made as this handler's formatter would."""
-        with self.lock:     # _add's work, inlined: this runs once per request
-            self.lines.append(line)
-            self.buffered += len(line)
-            loop = self.loop
-            if self.buffered > self.max_buffered or loop is None or not loop.running:
-                self._write()
-            elif not self.armed:
-                self.armed = True
-                loop.call_soon_threadsafe(self._arm, loop)
+        self._add(line, False)
 
     def text_line_format(self, logger, message_format):
         """`text_line_format` for this handler's lines (the logger named with its pid, if so)."""
