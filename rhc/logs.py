@@ -25,7 +25,7 @@ from `logger` up to the root (as far as `propagate` lets records go),
 - the only handler on any of them is one `BufferedHandler` (not a subclass),
   with no filter, a level of INFO or lower, and the formatter it made itself.
 
-Then rhc makes the very line the record would have made (`text_line_format`,
+Then rhc makes the very line the record would have made (`text_prefix`,
 `json_request_line`) and hands it to `handler.add`. Attaching any other
 handler on that path (pytest's `caplog` does), a filter, or another
 formatter sends access lines through `logging` again, as records that
@@ -68,7 +68,11 @@ class Stamp:
         self.text = self.last = ''
 
     def now(self):
-        return self(_time())
+        """The time now as text (the access log's path: no call through __call__)."""
+        now = _time()
+        if int(now * 1000) == self.ms:
+            return self.last
+        return self(now)
 
     def __call__(self, now):
         ms = int(now * 1000)
@@ -112,11 +116,6 @@ to_json = _json_encoder()
 
 
 _string = json.encoder.encode_basestring_ascii
-
-
-def text_line_format(logger, message_format):
-    """The %-format of TextFormatter's line for an INFO record of `logger`, stamp first."""
-    return '%s INFO ' + logger.replace('%', '%%') + ' ' + message_format
 
 
 # JsonFormatter's line for a request record, as a %-format (to_json's separators).
@@ -232,13 +231,23 @@ class BufferedHandler(logging.Handler):
 
     def add(self, line):
         """Buffer a line (without its newline) made as this handler's formatter would."""
+        lock = self.lock
+        lock.acquire()      # not `with`: this runs once a request
+        try:
+            # The usual case: a flush is already due on a running loop and there is room.
+            if self.armed and self.buffered < self.max_buffered and self.loop.running:
+                self.lines.append(line)
+                self.buffered += len(line)
+                return
+        finally:
+            lock.release()
         self._add(line, False)
 
-    def text_line_format(self, logger, message_format):
-        """`text_line_format` for this handler's lines (the logger named with its pid, if so)."""
+    def text_prefix(self, logger):
+        """What a text line of this handler has between its stamp and an INFO record's message."""
         if self.with_pid:
             logger = f'{logger}[{os.getpid()}]'
-        return text_line_format(logger, message_format)
+        return f' INFO {logger} '
 
     # -- buffering -------------------------------------------------------------
 

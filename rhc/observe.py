@@ -70,12 +70,14 @@ class Observer:
         self.count = count
         self.series = {}            # (endpoint, method, status) -> (inc, observe), or None
         self.routes = {None: ''}    # endpoint -> its ROUTE pattern
-        self._line = (None, None)   # (the fast handler, its text line format)
+        self._prefix = (None, None)     # (the fast handler, its text_prefix)
+        self._stamp = (None, '')        # (a millisecond of the loop's clock, the stamp then)
 
     def finished(self, protocol, request, status, bytes_out):
         """`request` was answered `status` with `bytes_out` bytes on `protocol`'s connection."""
         endpoint = request.endpoint
-        duration = protocol.clock() - request.started
+        now = protocol.clock()
+        duration = now - request.started
         if self.count:
             key = (endpoint, request.method, status)
             try:
@@ -86,24 +88,35 @@ class Observer:
                 series[0]()
                 series[1](duration)
         # A silent route logs only its failures; a probe (ALWAYS) not even those.
-        if self.log_requests and (endpoint is None or not endpoint.silent or (
-                status >= 400 and endpoint.silent is not ALWAYS)) \
-                and access_log.isEnabledFor(INFO):
-            self._log(protocol, request, endpoint, status, duration, bytes_out)
-
-    def _log(self, protocol, request, endpoint, status, duration, bytes_out):
-        path = loggable(request.path)
-        trace_id = request.trace_id
-        handler = logs.fast_handler(access_log)
-        if handler is not None and not handler.json:
-            known, line = self._line
-            if known is not handler:
-                line = handler.text_line_format(ACCESS_LOGGER, ACCESS_FORMAT)
-                self._line = (handler, line)
-            handler.add(line % (handler.stamp(), protocol.id, request.request_id,
-                                request.method, path, status, duration * 1000,
-                                request.bytes_in, bytes_out, trace_id))
+        if not self.log_requests or (endpoint is not None and endpoint.silent and (
+                status < 400 or endpoint.silent is ALWAYS)) \
+                or not access_log.isEnabledFor(INFO):
             return
+        path = request.path
+        if not path.isprintable():
+            path = loggable(path)
+        handler = logs.fast_handler(access_log)
+        if handler is None or handler.json:
+            self._log(protocol, request, endpoint, status, duration, bytes_out, handler, path)
+            return
+        # The usual case, kept in this function: it runs once a request.
+        known, prefix = self._prefix
+        if known is not handler:
+            prefix = handler.text_prefix(ACCESS_LOGGER)
+            self._prefix = (handler, prefix)
+        # The handler's stamp, read again only when the loop's clock passes a millisecond.
+        stamp = self._stamp
+        if int(now * 1000) != stamp[0]:
+            stamp = self._stamp = (int(now * 1000), handler.stamp())
+        # ACCESS_FORMAT, written as an f-string: a third faster than %.
+        handler.add(f'{stamp[1]}{prefix}conn={protocol.id} '
+                    f'request_id={request.request_id} {request.method} {path} {status} '
+                    f'{duration * 1000:.2f}ms in={request.bytes_in} out={bytes_out} '
+                    f'trace={request.trace_id}')
+
+    def _log(self, protocol, request, endpoint, status, duration, bytes_out, handler, path):
+        """The access line as JSON, or as a logging record when rhc's handler is not alone."""
+        trace_id = request.trace_id
         args = (protocol.id, request.request_id, request.method, path, status, duration * 1000,
                 request.bytes_in, bytes_out, trace_id)
         # In logs.REQUEST_FIELDS order.

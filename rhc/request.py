@@ -8,7 +8,7 @@ from rhc.errors import CallError, HTTPError
 from rhc.logtext import loggable
 from rhc.streams import Body
 from rhc.task import invoke
-from rhc.tracecontext import TraceContext
+from rhc.tracecontext import TraceContext, new_trace_id
 
 log = logging.getLogger('rhc.request')
 
@@ -72,7 +72,8 @@ class Request:
     __slots__ = ('method', 'path', 'query_string', 'headers', 'body', 'id',
                  'request_id', 'peer', 'keep_alive', 'started', 'endpoint',
                  '_query', '_json', '_form', '_send', 'is_delayed',
-                 'is_responded', 'status', 'version', 'bytes_in', 'task', '_trace', '__dict__')
+                 'is_responded', 'status', 'version', 'bytes_in', 'task', '_trace', '_trace_id',
+                 '__dict__')
 
     def __init__(self, method, path, query_string, headers, body, conn_id,
                  request_id, peer, keep_alive, started, send, version='HTTP/1.1', bytes_in=None):
@@ -94,6 +95,7 @@ class Request:
         self.version = version
         self.task = None        # a coroutine handler that awaits runs as this task
         self._trace = None
+        self._trace_id = None   # known before _trace when the log asked first
         self.bytes_in = len(body) if bytes_in is None else bytes_in   # what it took on the wire
 
     @property
@@ -109,15 +111,21 @@ class Request:
     def trace(self):
         """The W3C trace this request belongs to: the caller's, or a new one."""
         if self._trace is None:
-            self._trace = TraceContext.from_headers(self.headers)
+            self._trace = TraceContext.from_headers(self.headers, self._trace_id)
         return self._trace
 
     @property
     def trace_id(self):
-        trace = self._trace
-        if trace is None:
-            trace = self._trace = TraceContext.from_headers(self.headers)
-        return trace.trace_id
+        """The trace's id. Every access line asks for it, so a request that starts a trace
+        gets only an id here; its TraceContext is made if a call needs one."""
+        trace_id = self._trace_id
+        if trace_id is None:
+            if self._trace is None and dict.get(self.headers, 'traceparent') is None:
+                trace_id = new_trace_id()
+            else:
+                trace_id = self.trace.trace_id
+            self._trace_id = trace_id
+        return trace_id
 
     def outbound_fields(self, skip=()):
         """The header lines every call made while handling this request carries:

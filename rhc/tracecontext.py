@@ -94,20 +94,16 @@ def bounded_tracestate(value):
     return ','.join(kept) or None
 
 
+# An all-zero id is invalid; `or 1` makes that 2**-128 (2**-64) draw a valid one.
+
 def new_trace_id():
     """32 lower-case hex digits, random, never all zero."""
-    while True:
-        bits = _random.getrandbits(128)
-        if bits:
-            return '%032x' % bits
+    return '%032x' % (_random.getrandbits(128) or 1)
 
 
 def new_span_id():
     """16 lower-case hex digits, random, never all zero."""
-    while True:
-        bits = _random.getrandbits(64)
-        if bits:
-            return '%016x' % bits
+    return '%016x' % (_random.getrandbits(64) or 1)
 
 
 class TraceContext:
@@ -133,17 +129,16 @@ class TraceContext:
         return cls(new_trace_id())
 
     @classmethod
-    def from_headers(cls, headers):
+    def from_headers(cls, headers, new_id=None):
         """The caller's trace if its traceparent is valid, else a new one (its tracestate dropped).
 
-        `headers` is a dict with lower-case keys (rhc's Headers is one).
+        `headers` is a dict with lower-case keys (rhc's Headers is one). A new
+        trace gets `new_id` when one was drawn already.
         """
         value = dict.get(headers, 'traceparent')
-        if value is None:       # the usual case for a request from outside: start a trace
-            return cls(new_trace_id())
-        parsed = parse_traceparent(value)
-        if parsed is None:
-            return cls.new()
+        parsed = None if value is None else parse_traceparent(value)
+        if parsed is None:      # the usual case for a request from outside: start a trace
+            return cls(new_id or new_trace_id())
         trace_id, parent_id, flags = parsed
         return cls(trace_id, parent_id, flags & KNOWN_FLAGS,
                    bounded_tracestate(dict.get(headers, 'tracestate')))
@@ -170,7 +165,6 @@ class TraceContext:
                     after += b'X-Request-Id: %s\r\n' % request_id.encode('ascii')
                 lines = self._lines = (request_id, b'traceparent: %s-%s-' % (
                     VERSION.encode(), self.trace_id.encode()), after)
-            # A zero span id is invalid; `or 1` makes the 2**-64 case a valid one.
             return b'%s%016x%s' % (lines[1], _random.getrandbits(64) or 1, lines[2])
         fields = b''
         if 'traceparent' not in skip:

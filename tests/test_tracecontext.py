@@ -19,6 +19,8 @@ from opentelemetry.trace import format_span_id, format_trace_id
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from rhc import tracecontext
+from rhc.http.fields import Headers
+from rhc.request import Request
 from rhc.tracecontext import (
     FLAG_RANDOM, MAX_TRACESTATE, TraceContext, bounded_tracestate, new_span_id,
     new_trace_id, parse_traceparent,
@@ -248,6 +250,22 @@ def test_missing_or_invalid_traceparent_starts_a_new_trace_without_tracestate(he
     assert 'tracestate' not in context.outbound_headers()
 
 
+@pytest.mark.parametrize('headers', [{}, {'traceparent': VALID}, {'traceparent': 'junk'}])
+@pytest.mark.parametrize('id_first', [True, False])
+def test_a_requests_trace_id_is_its_traces_whichever_is_asked_first(headers, id_first):
+    # The access line asks for request.trace_id, a call for request.trace: one trace.
+    request = Request('GET', '/', '', Headers(headers), b'', 1, 'r-1', None, True, 0.0, None)
+    if id_first:
+        trace_id = request.trace_id
+        assert request.trace.trace_id == trace_id
+    else:
+        trace_id = request.trace.trace_id
+        assert request.trace_id == trace_id
+    assert (trace_id == TRACE) == (headers == {'traceparent': VALID})
+    assert request.trace_id == request.trace.trace_id == trace_id
+    assert request.trace.parent_id == (PARENT if headers == {'traceparent': VALID} else None)
+
+
 def test_new_traces_differ():
     assert len({TraceContext.from_headers({}).trace_id for _ in range(200)}) == 200
 
@@ -295,11 +313,10 @@ def test_opentelemetry_reads_what_we_send(headers):
 
 
 def test_ids_are_never_all_zero(monkeypatch):
-    draws = iter([0, 0, 5])
-    monkeypatch.setattr(tracecontext._random, 'getrandbits', lambda bits: next(draws))
-    assert new_trace_id() == '0' * 31 + '5'
-    draws = iter([0, 7])
-    assert new_span_id() == '0' * 15 + '7'
+    monkeypatch.setattr(tracecontext._random, 'getrandbits', lambda bits: 0)
+    assert new_trace_id() == '0' * 31 + '1'
+    assert new_span_id() == '0' * 15 + '1'
+    assert TraceContext.new().trace_id == '0' * 31 + '1'
 
 
 def test_a_handler_seeding_random_does_not_repeat_ids():
