@@ -114,6 +114,9 @@ SERVERS = {spec.name: spec for spec in [
                'resource'),
     rhc_server('rhc-conn', 'rhc; gateway: request.call on a plain rhc.Connection',
                GATEWAY, 'connection'),
+    rhc_server('rhc-conn-untraced', 'rhc; gateway: request.call on a plain rhc.Connection '
+               'made with trace=False (no traceparent, tracestate or X-Request-Id)',
+               GATEWAY, 'connection-untraced'),
     rhc_server('rhc-async', 'rhc with async def handlers; gateway: awaiting the RESOURCE',
                ('ping', 'users') + GATEWAY, 'async'),
     ServerSpec('rhc-workers-1', 'rhc under a master with one worker (--workers 1), unpinned',

@@ -63,6 +63,9 @@ TARGETS = [
            'rss_kib', op='<', limit=20 * 1024, show='value'),
     *gateway(32),
     *gateway(64),
+    *[Target(f'{s}: trace propagation costs ≤ 5%: {{server}} ≥ 95% of rhc-conn-untraced '
+             'req/s', s, 'rps', factor=0.95, peer='rhc-conn-untraced', server='rhc-conn',
+             show='percent') for s in GATEWAY],
     Target('upload: {server} MiB/s ≥ uvicorn-httptools', 'upload', 'mib_s',
            peer='uvicorn-httptools'),
     Target('logged: {server} ≥ 80% of its unlogged req/s (ping)', 'logged', 'rps', factor=0.8,

@@ -62,7 +62,7 @@ class Connection:
     def __init__(self, url, is_json=True, is_form=False, timeout=5.0, headers=None,
                  wrapper=None, setup=None, handler=None, ssl_context=None,
                  max_body=http.MAX_BODY, loop=None, max_idle=MAX_IDLE,
-                 idle_timeout=IDLE_TIMEOUT):
+                 idle_timeout=IDLE_TIMEOUT, trace=True):
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ('http', 'https') or not parts.hostname:
             raise ValueError(f"expected an http:// or https:// url, got '{url}'")
@@ -78,6 +78,9 @@ class Connection:
         self.is_form = is_form
         self.timeout = timeout
         self.headers = dict(headers or {})
+        # False: calls never carry the served request's traceparent, tracestate or
+        # X-Request-Id (a third party's API need not learn them).
+        self.trace = trace
         host = self.host_header
         host = host.encode('ascii') if host.isascii() else host.encode('idna')
         self._host_fields = b'Host: %s\r\nUser-Agent: rhc\r\n' % host
@@ -219,11 +222,11 @@ class Connection:
                 if setup is not None:
                     target, all_headers, data = setup(target, all_headers, data)
                 fields = self._host_fields + http.request_fields(all_headers)
-                if handling is not None:
+                if handling is not None and self.trace:
                     fields += handling.outbound_fields({k.lower() for k in all_headers})
             else:
                 fields = self._default_fields()
-                if handling is not None:
+                if handling is not None and self.trace:
                     fields += handling.outbound_fields(self._default_names)
             if data or method in _WITH_BODY:
                 fields += b'Content-Length: %d\r\n' % len(data)

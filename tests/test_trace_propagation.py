@@ -25,7 +25,7 @@ ROUTES = ['plain', 'chain', 'via_resource', 'coroutine']
 def front():
     backend = port_of(load(['SERVER backend 0', 'ROUTE /record$', 'GET trace_handlers.record']))
     url = f'http://127.0.0.1:{backend}'
-    lines = ['SERVER front 0', *[line for name in ROUTES + ['own_header'] for line in
+    lines = ['SERVER front 0', *[line for name in ROUTES + ['own_header', 'untraced'] for line in
                                  (f'ROUTE /{name}$', f'GET trace_handlers.{name}')],
              'CONFIG backend_url', f'CONNECTION backend {url}', 'RESOURCE record /record']
     service = load(lines, config={'backend_url': url})
@@ -108,3 +108,9 @@ def test_a_call_outside_any_request_carries_no_trace(front):
     backend = rhc.micro.config.backend_url
     rhc.wait(rhc.Connection(backend).get('/record'), timeout=5)
     assert trace_handlers.SEEN == [(None, None, None)]
+
+
+def test_a_connection_made_with_trace_false_passes_nothing_on(front):
+    answer = rhc.wait(front.get('/untraced', headers=otel_headers()), timeout=10)
+    assert answer == {'trace_id': '0af7651916cd43dd8448eb211c80319c'}
+    assert trace_handlers.SEEN == [(None, None, None)] * 2

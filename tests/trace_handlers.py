@@ -52,3 +52,11 @@ async def own_header(request):
     await _backend().get('/record', headers={'traceparent': request.query['mine'],
                                              'X-Request-Id': 'chosen-by-the-caller'})
     return {'trace_id': request.trace_id}
+
+
+async def untraced(request):
+    """Calls on a Connection made with trace=False: with and without headers of its own."""
+    backend = rhc.Connection(rhc.micro.config.backend_url, trace=False)
+    await backend.get('/record')
+    await backend.get('/record', headers={'Accept': 'application/json'})
+    return {'trace_id': request.trace_id}

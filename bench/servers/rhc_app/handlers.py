@@ -11,7 +11,9 @@ import os
 import rhc
 import rhc.micro as micro
 
-BACKEND = rhc.Connection(os.environ.get('CONNECTION_BACKEND_URL', 'http://127.0.0.1:9'))
+BACKEND_URL = os.environ.get('CONNECTION_BACKEND_URL', 'http://127.0.0.1:9')
+BACKEND = rhc.Connection(BACKEND_URL)
+_untraced = []  # a Connection with trace=False, made on first use (an older rhc has none)
 STREAM_BYTES = 100 * 1024 * 1024
 STREAM_CHUNK = 64 * 1024
 _whole = []     # the 100 MiB body, made on first use (other scenarios never pay for it)
@@ -41,6 +43,14 @@ def quote_resource(request, quote_id):
 def quote_connection(request, quote_id):
     """request.call on a plain rhc.Connection."""
     request.call(BACKEND.get(f'/quote/{quote_id}'))
+
+
+def quote_untraced(request, quote_id):
+    """request.call on a plain rhc.Connection that passes no trace context on: the
+    gateway without what trace propagation costs."""
+    if not _untraced:
+        _untraced.append(rhc.Connection(BACKEND_URL, trace=False))
+    request.call(_untraced[0].get(f'/quote/{quote_id}'))
 
 
 def stream_generator(request):
@@ -81,6 +91,7 @@ async def user_async(request, user_id):
 FLAVOURS = {
     'resource': quote_resource,
     'connection': quote_connection,
+    'connection-untraced': quote_untraced,
     'async': quote_async,
 }
 
