@@ -24,12 +24,15 @@ class _Published:
         found = getattr(registry.current(), self._part)
         return found if isinstance(found, dict) else vars(found)
 
-    def __getattr__(self, name):
-        if name.startswith('__'):
-            raise AttributeError(name)
+    def __getattribute__(self, name):
+        # Not __getattr__: a handler reads `connection.NAME` on every request, and the
+        # failed ordinary lookup before __getattr__ would cost more than the read itself.
+        if name[0] == '_':
+            return object.__getattribute__(self, name)
+        found = getattr(registry.current(), object.__getattribute__(self, '_part'))
         try:
-            return self._values()[name]
-        except KeyError:
+            return found[name] if type(found) is dict else getattr(found, name)
+        except (KeyError, AttributeError):
             raise AttributeError(f'no {self._what} {name!r} is loaded') from None
 
     def __dir__(self):

@@ -59,7 +59,9 @@ class Resource:
         self.path = model.path
         self.placeholders = [name for _, name, _, _ in string.Formatter().parse(model.path)
                              if name is not None]
+        self._tokens = ['{' + name + '}' for name in self.placeholders]
         self.required = [r.name for r in model.required]
+        self._expected = len(self.placeholders) + len(self.required)    # positional arguments
         self.optional = []
         for opt in model.optional:
             try:
@@ -93,13 +95,12 @@ class Resource:
         `resource(callback, 1, 'ann')` makes the resource an async callable,
         which is what `request.call(resource, args=...)` and `Task.call` run.
         """
-        expected = len(self.placeholders) + len(self.required)
-        if len(args) == expected + 1 and callable(args[0]):
+        if len(args) == self._expected + 1 and callable(args[0]):
             return self.partial(*args[1:], **kwargs)(args[0])
         return self.partial(*args, **kwargs)
 
     def partial(self, *args, **kwargs):
-        expected = len(self.placeholders) + len(self.required)
+        expected = self._expected
         if len(args) != expected:
             names = ', '.join(self.placeholders + self.required) or 'none'
             raise TypeError(f'{self.owner._name}.{self.name}() takes {expected} positional '
@@ -110,11 +111,11 @@ class Resource:
                 raise TypeError(f'{self.owner._name}.{self.name}() got unexpected keyword '
                                 f'arguments: {", ".join(sorted(unknown))}')
         path = self.path
-        for name, value in zip(self.placeholders, args):
+        for token, value in zip(self._tokens, args):
             text = str(value)
             if not (text.isalnum() and text.isascii()):     # digits and letters need no quoting
                 text = urllib.parse.quote(text, safe='')
-            path = path.replace('{' + name + '}', text, 1)
+            path = path.replace(token, text, 1)
         body = dict(zip(self.required, args[len(self.placeholders):])) if self.required else {}
         for name, default, config, check in self.optional:
             if name in kwargs:
@@ -199,10 +200,11 @@ class MicroConnection:
         Returns the call's handle (its `cancel()` abandons it).
         """
         headers = {}
-        for header in self._headers + resource.headers:
-            value = header.value()
-            if value is not None:
-                headers[header.key] = value
+        if self._headers or resource.headers:
+            for header in self._headers + resource.headers:
+                value = header.value()
+                if value is not None:
+                    headers[header.key] = value
         if self.mock is not None:
             return self._call_mock(resource, path, headers, body, callback)
         if not self._active:
@@ -213,8 +215,9 @@ class MicroConnection:
             return callback(1, e if isinstance(e, CallError) else CallError(str(e)))
         verbose = self._verbose and log.isEnabledFor(logging.INFO)
         if not verbose and not resource.trace and not self._counted:
-            return connection.request(resource.method, path, body, headers,
-                                      **resource.options)(callback)
+            # What connection.request(...)(callback) does, without the Call in between.
+            return connection._start(callback, resource.method, path, body, headers or None,
+                                     resource.options or None)
         started = time.monotonic()
         name, counted = self._name, self._counted
         if resource.trace:

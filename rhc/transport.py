@@ -23,6 +23,7 @@ comes at once.
 An outbound connect that never gets that far calls `connection_failed(exc)`
 instead of `connection_made`, and nothing else.
 """
+import _socket
 import errno
 import logging
 import os
@@ -289,15 +290,20 @@ class Listener:
         self.sock = listening_socket(host, port, reuse_port, backlog) if sock is None else sock
         self.sock.setblocking(False)
         self.port = self.sock.getsockname()[1]
+        # An accepted socket is made as the C socket type: socket.accept() would add a
+        # Python-level socket object and two enum conversions to every connection.
+        self._accept = self.sock._accept
+        self._kind = (int(self.sock.family), int(self.sock.type), self.sock.proto)
 
     def start(self):
         if not self.closed:
             self.loop.add_reader(self.sock, self._accept_ready)
 
     def _accept_ready(self):
+        family, kind, proto = self._kind
         for _ in range(ACCEPT_BATCH):
             try:
-                sock, peer = self.sock.accept()
+                fd, peer = self._accept()
             except _AGAIN:
                 return
             except OSError as e:
@@ -307,6 +313,7 @@ class Listener:
                     continue
                 log.warning('%s: accept failed: %s', self.name, e)
                 return
+            sock = _socket.socket(family, kind, proto, fd)
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.on_accept(sock, peer)
