@@ -4,11 +4,12 @@ import logging
 import os
 import urllib.parse
 
+from rhc import tracecontext
 from rhc.errors import CallError, HTTPError
 from rhc.logtext import loggable
 from rhc.streams import Body
 from rhc.task import invoke
-from rhc.tracecontext import TraceContext, new_trace_id
+from rhc.tracecontext import FLAG_RANDOM, TraceContext, new_trace_id
 
 log = logging.getLogger('rhc.request')
 
@@ -130,6 +131,10 @@ class Request:
     def outbound_fields(self, skip=()):
         """The header lines every call made while handling this request carries:
         `traceparent` (a fresh parent id each time), `tracestate`, `X-Request-Id`."""
+        if self._trace is None and dict.get(self.headers, 'traceparent') is None:
+            # A trace that starts here: its id is all its headers need, no TraceContext.
+            return tracecontext.outbound_fields(self.trace_id, FLAG_RANDOM, None,
+                                                self.request_id, skip)
         return self.trace.outbound_fields(self.request_id, skip)
 
     @property

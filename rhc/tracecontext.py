@@ -106,6 +106,28 @@ def new_span_id():
     return '%016x' % (_random.getrandbits(64) or 1)
 
 
+_FLAGS_HEX = tuple(f'{flags:02x}' for flags in range(256))
+
+
+def outbound_fields(trace_id, flags, tracestate, request_id, skip):
+    """The header lines of one outbound call of a trace: a fresh parent id each call.
+
+    Every value is ASCII already: ids are hex, a tracestate kept is printable
+    ASCII (bounded_tracestate), and so is a request id (the server checks it).
+    """
+    if not skip and not tracestate and request_id:     # the usual call: one format
+        return (f'traceparent: {VERSION}-{trace_id}-{_random.getrandbits(64) or 1:016x}-'
+                f'{_FLAGS_HEX[flags]}\r\nX-Request-Id: {request_id}\r\n').encode('ascii')
+    fields = ''
+    if 'traceparent' not in skip:
+        fields = f'traceparent: {VERSION}-{trace_id}-{new_span_id()}-{_FLAGS_HEX[flags]}\r\n'
+        if tracestate:
+            fields += f'tracestate: {tracestate}\r\n'
+    if request_id and 'x-request-id' not in skip:
+        fields += f'X-Request-Id: {request_id}\r\n'
+    return fields.encode('ascii')
+
+
 class TraceContext:
     """The trace one request belongs to.
 
@@ -114,14 +136,13 @@ class TraceContext:
     reserved ones, which W3C says vendors must set to zero.
     """
 
-    __slots__ = ('trace_id', 'parent_id', 'flags', 'tracestate', '_lines')
+    __slots__ = ('trace_id', 'parent_id', 'flags', 'tracestate')
 
     def __init__(self, trace_id, parent_id=None, flags=FLAG_RANDOM, tracestate=None):
         self.trace_id = trace_id
         self.parent_id = parent_id
         self.flags = flags
         self.tracestate = tracestate
-        self._lines = None      # (request id, what comes before and after a span id)
 
     @classmethod
     def new(cls):
@@ -155,26 +176,7 @@ class TraceContext:
 
         `skip` holds the lower-case names the caller set itself: its own win.
         """
-        if not skip:        # the usual case: everything but the span id is the same each call
-            lines = self._lines
-            if lines is None or lines[0] != request_id:
-                after = b'-%02x\r\n' % self.flags
-                if self.tracestate:
-                    after += b'tracestate: %s\r\n' % self.tracestate.encode('ascii')
-                if request_id:
-                    after += b'X-Request-Id: %s\r\n' % request_id.encode('ascii')
-                lines = self._lines = (request_id, b'traceparent: %s-%s-' % (
-                    VERSION.encode(), self.trace_id.encode()), after)
-            return b'%s%016x%s' % (lines[1], _random.getrandbits(64) or 1, lines[2])
-        fields = b''
-        if 'traceparent' not in skip:
-            fields = b'traceparent: %s-%s-%s-%02x\r\n' % (
-                VERSION.encode(), self.trace_id.encode(), new_span_id().encode(), self.flags)
-            if self.tracestate:
-                fields += b'tracestate: %s\r\n' % self.tracestate.encode('ascii')
-        if request_id and 'x-request-id' not in skip:
-            fields += b'X-Request-Id: %s\r\n' % request_id.encode('ascii')
-        return fields
+        return outbound_fields(self.trace_id, self.flags, self.tracestate, request_id, skip)
 
     def __eq__(self, other):
         if not isinstance(other, TraceContext):

@@ -266,6 +266,18 @@ def test_a_requests_trace_id_is_its_traces_whichever_is_asked_first(headers, id_
     assert request.trace.parent_id == (PARENT if headers == {'traceparent': VALID} else None)
 
 
+@pytest.mark.parametrize('headers', [{}, {'traceparent': VALID, 'tracestate': 'foo=1'}])
+def test_a_requests_calls_carry_its_trace_whichever_is_asked_first(headers):
+    request = Request('GET', '/', '', Headers(headers), b'', 1, 'r-1', None, True, 0.0, None)
+    fields = request.outbound_fields().decode()
+    carried = PROPAGATOR.extract(dict(line.split(': ', 1) for line in fields.splitlines()))
+    span = trace.get_current_span(carried).get_span_context()
+    assert format_trace_id(span.trace_id) == request.trace_id == request.trace.trace_id
+    assert format_span_id(span.span_id) != (PARENT if headers else None)
+    assert 'X-Request-Id: r-1\r\n' in fields
+    assert ('tracestate: foo=1' in fields) == bool(headers)
+
+
 def test_new_traces_differ():
     assert len({TraceContext.from_headers({}).trace_id for _ in range(200)}) == 200
 
