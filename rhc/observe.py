@@ -68,6 +68,7 @@ class Observer:
         self.router = router
         self.log_requests = log_requests
         self.count = count
+        self.recording = log_requests or count      # False: `finished` need not be called
         self.series = {}            # (endpoint, method, status) -> (inc, observe), or None
         self.routes = {None: ''}    # endpoint -> its ROUTE pattern
         self._prefix = (None, None)     # (the fast handler, its text_prefix)

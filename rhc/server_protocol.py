@@ -284,7 +284,9 @@ class HTTPProtocol:
                 self.linger = 0.0   # the client said this was its last request, and sent no more
         if not self.processing:
             self.last_active = self.clock()     # a delayed answer; else it is fresh
-        self.server.observer.finished(self, request, status, len(head) + len(body))
+        observer = self.server.observer
+        if observer.recording:
+            observer.finished(self, request, status, len(head) + len(body))
         if not self.processing:
             # A delayed answer: send it now, then serve what was pipelined behind it.
             self._flush()
