@@ -46,7 +46,7 @@ from micro import MicroError
 from rhc.config import load_settings
 from rhc.scrapes import GATHER_WAIT, SCRAPE, SNAPSHOT, Gatherer
 from rhc.transport import listening_socket, port_of
-from rhc.worker import READY, RETIRE, STOPPING, heartbeat_interval
+from rhc.worker import READY, RETIRE, STOPPING, heartbeat_interval, read_pipe
 
 log = logging.getLogger('rhc.supervisor')
 
@@ -229,12 +229,9 @@ class Supervisor:
     def hear(self, worker):
         """What a worker's loop says: heartbeats, READY, STOPPING, the metrics' SNAPSHOT and
         SCRAPE; EOF as it exits."""
-        try:
-            data = os.read(worker.pipe, 4096)
-        except BlockingIOError:
+        data = read_pipe(worker.pipe)
+        if data is None:
             return
-        except OSError:
-            data = b''
         if not data:
             self.loop.remove_reader(worker.pipe)
             return

@@ -46,6 +46,17 @@ def heartbeat_interval(timeout):
     return max(0.01, min(MAX_INTERVAL, timeout / 4))
 
 
+def read_pipe(fd):
+    """What a non-blocking pipe holds now: its bytes, b'' once the other end is gone
+    (or the pipe broke), None when nothing is waiting."""
+    try:
+        return os.read(fd, 4096)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b''
+
+
 def parse_sockets(specs):
     """{server name: socket} from `--worker-socket NAME=FD` values."""
     sockets = {}
@@ -87,12 +98,9 @@ class MasterLink:
         self._beat()
 
     def _hear(self):
-        try:
-            data = os.read(self.control, 4096)
-        except BlockingIOError:
+        data = read_pipe(self.control)
+        if data is None:
             return
-        except OSError:
-            data = b''
         if not data:        # the master is gone: the heartbeat's write finds out too
             self._close_control()
             return
