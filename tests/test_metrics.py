@@ -3,7 +3,6 @@ import json
 import logging
 import math
 import os
-import shutil
 import subprocess
 import sys
 
@@ -15,19 +14,11 @@ import rhc.metrics
 from rhc.exposition import process_families
 from rhc.metrics import CONTENT_TYPE, OVERFLOW, Registry, merge, render
 
+from metrics_support import promtool
+
 HOSTILE = ['quote " here', 'back\\slash', 'new\nline', 'all "\\\n"', 'unicode é 😀 中文',
            '\\n literally', '', ' ', '}{,=']
 HAS_PROC = os.path.exists('/proc/self/stat')
-
-
-def promtool(text):
-    """Assert `promtool check metrics` accepts the text, lints included."""
-    path = shutil.which('promtool')
-    if path is None:
-        pytest.skip("promtool is not installed (Debian package 'prometheus')")
-    result = subprocess.run([path, 'check', 'metrics'], input=text.encode('utf-8'),
-                            capture_output=True, timeout=20)
-    assert result.returncode == 0, (result.stdout + result.stderr).decode() + '\n' + text
 
 
 def samples(text):

@@ -8,8 +8,6 @@ import http.client
 import itertools
 import logging
 import os
-import shutil
-import subprocess
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -23,21 +21,13 @@ from rhc.loop import Loop
 from rhc.service import Service
 
 from client_support import load, port_of, refused_port
+from metrics_support import promtool
 
 _names = itertools.count(1)
 
 
 def fresh(prefix='m'):
     return f'{prefix}{os.getpid()}x{next(_names)}'
-
-
-def promtool(text):
-    path = shutil.which('promtool')
-    if path is None:
-        pytest.skip("promtool is not installed (Debian package 'prometheus')")
-    done = subprocess.run([path, 'check', 'metrics'], input=text.encode('utf-8'),
-                          capture_output=True, timeout=20)
-    assert done.returncode == 0, (done.stdout + done.stderr).decode() + '\n' + text
 
 
 def request(port, method, path, headers=None):

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from worker_support import Master, alive, get_json
+from worker_support import Master, alive, get_json, wait_exited
 
 SERVICE = '''\
 SETUP worker_handlers.setup
@@ -213,10 +213,7 @@ def test_sighup_replaces_every_worker_each_new_one_ready_first(start, tmp_path):
     try:
         master.signal(signal.SIGHUP)
         master.read_until('SIGHUP: every worker replaced', within=20)
-        deadline = time.monotonic() + 10
-        while old & set(master.workers()):
-            assert time.monotonic() < deadline, master.log
-            time.sleep(0.05)
+        master.wait_replaced(old)
         time.sleep(0.2)
     finally:
         done.set()
@@ -241,10 +238,7 @@ def test_workers_stop_when_the_master_is_killed(start):
     workers = master.workers()
     os.kill(master.pid, signal.SIGKILL)
     master.proc.wait(5)
-    deadline = time.monotonic() + 10
-    while [pid for pid in workers if alive(pid)]:
-        assert time.monotonic() < deadline, 'workers outlived their master'
-        time.sleep(0.05)
+    wait_exited(workers, 10, 'workers outlived their master')
 
 
 def test_a_port_in_use_names_the_server_line(start, service):

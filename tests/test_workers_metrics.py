@@ -8,16 +8,15 @@ Everything is killed by pid afterwards. rhc/scrapes.py says what the sum is.
 """
 import http.client
 import os
-import shutil
 import signal
-import subprocess
 import time
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from rhc.exposition import CONTENT_TYPE
-from worker_support import Master, alive, get_json
+from metrics_support import promtool
+from worker_support import Master, get_json, wait_exited
 
 SERVICE = '''\
 SERVER api 0
@@ -48,15 +47,6 @@ def start(tmp_path):
     yield run
     for master in masters:
         master.cleanup()
-
-
-def promtool(text):
-    path = shutil.which('promtool')
-    if path is None:
-        pytest.skip("promtool is not installed (Debian package 'prometheus')")
-    done = subprocess.run([path, 'check', 'metrics'], input=text.encode('utf-8'),
-                          capture_output=True, timeout=20)
-    assert done.returncode == 0, (done.stdout + done.stderr).decode() + '\n' + text
 
 
 def scrape(port, conn=None, timeout=10):
@@ -212,10 +202,7 @@ def test_workers_replaced_by_sighup_leave_their_counts_behind(start):
     assert len(hits(port, 30)) == 2     # and no scrape yet: what they leave is written at exit
     master.signal(signal.SIGHUP)
     master.read_until('SIGHUP: every worker replaced', within=20)
-    deadline = time.monotonic() + 10
-    while old & set(master.workers()):
-        assert time.monotonic() < deadline, master.log
-        time.sleep(0.05)
+    master.wait_replaced(old)
     for _ in range(4):
         assert total(scrape(port)) == 30
     hits(port, 5, start=30)
@@ -256,8 +243,5 @@ def test_workers_whose_master_is_killed_remove_the_folder(start):
     workers = master.workers()
     os.kill(master.pid, signal.SIGKILL)
     master.proc.wait(5)
-    deadline = time.monotonic() + 15
-    while [pid for pid in workers if alive(pid)]:
-        assert time.monotonic() < deadline, 'workers outlived their master'
-        time.sleep(0.05)
+    wait_exited(workers, 15, 'workers outlived their master')
     assert not os.path.exists(folder)

@@ -44,6 +44,14 @@ def alive(pid):
     return stat[stat.rfind(')') + 2:].split()[0] != 'Z'
 
 
+def wait_exited(pids, within, what):
+    """Wait until every pid in `pids` has exited; fail with `what` after `within` seconds."""
+    deadline = time.monotonic() + within
+    while [pid for pid in pids if alive(pid)]:
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
 def get_json(port, path, conn=None, timeout=5):
     """(status, document) of one GET; on `conn` when given (keep-alive), else a fresh one."""
     own = conn is None
@@ -137,6 +145,13 @@ class Master:
             if len(seen) >= at_least:
                 break
         return seen
+
+    def wait_replaced(self, old, within=10):
+        """Wait until none of the pids in `old` is a child of the master any more."""
+        deadline = time.monotonic() + within
+        while old & set(self.workers()):
+            assert time.monotonic() < deadline, self.log
+            time.sleep(0.05)
 
     def signal(self, signum):
         self.workers()
