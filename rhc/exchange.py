@@ -58,7 +58,7 @@ class Exchange:
 
     __slots__ = ('connection', 'loop', 'callback', 'method', 'target', 'out', 'is_json',
                  'timeout', 'wrapper', 'handler', 'full', 'done', 'transport', 'parser',
-                 'connector', 'reused', 'received', 'unsent', 'timer', 'last_active', 'origin')
+                 'connector', 'reused', 'received', 'sent_before', 'timer', 'last_active', 'origin')
 
     def __init__(self, connection, loop, origin, callback, method, target, out, is_json,
                  timeout, wrapper, handler, full=False):
@@ -83,7 +83,7 @@ class Exchange:
         self.connector = None
         self.reused = False
         self.received = 0
-        self.unsent = False     # the request's first send failed: not a byte went out
+        self.sent_before = None  # the transport's `sent` when the request was written
         self.timer = None
         self.last_active = 0.0
 
@@ -116,8 +116,8 @@ class Exchange:
         self.parser = parser
         parser.expect(self.method)
         transport.set_protocol(self)
+        self.sent_before = transport.sent
         transport.write(self.out)
-        self.unsent = transport.is_closing()
 
     # -- what the transport calls ----------------------------------------------------
 
@@ -188,14 +188,17 @@ class Exchange:
         a fresh socket, if sending the request again is safe: the method is
         idempotent, or not one byte of it was written."""
         if self.reused and self.received == 0 and not self.done and (
-                self.method in IDEMPOTENT or self.unsent):
+                self.method in IDEMPOTENT or self._nothing_sent()):
             transport = self._let_go()
             if transport is not None:
                 transport.abort()
             self.reused = False
-            self.unsent = False
             return self._open()
         self.fail(reason)
+
+    def _nothing_sent(self):
+        transport = self.transport
+        return transport is not None and transport.sent == self.sent_before
 
     def _complete(self, response):
         parser, transport = self.parser, self.transport

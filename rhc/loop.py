@@ -1,7 +1,8 @@
 """A single-threaded event loop on `selectors`.
 
 The loop only dispatches: readers and writers keyed by socket, callbacks
-queued with `call_soon`, timers on a heap. Every callback runs inside
+queued with `call_soon`, timers on a heap, and what waits for the end of a
+turn (`call_at_turn_end`). Every callback runs inside
 `_run_once`, where an exception is caught and logged, so nothing a handler
 does can stop the loop. It knows nothing of HTTP.
 """
@@ -23,6 +24,11 @@ log = logging.getLogger('rhc.loop')
 # are almost always cancelled before they are due, and seconds long: to within
 # this they are kept in buckets, one heap timer a bucket, not one each.
 COARSE = 0.05
+
+# The most turn-end callbacks that wait while a turn's events are handled: past
+# it they run at once, so a turn with many ready sockets sends its first
+# answers without waiting for its last.
+TURN_END_BATCH = 32
 
 _EVENT_READ = selectors.EVENT_READ
 _EVENT_WRITE = selectors.EVENT_WRITE
@@ -72,6 +78,7 @@ class Loop:
         # plain handler serves here): code it calls, such as an outbound call,
         # can tell whom it works for. The loop itself never reads it.
         self.handling = None
+        self._turn_end = []
 
 
     # -- readers and writers ---------------------------------------------
@@ -239,9 +246,24 @@ class Loop:
             self.running = False
             self._stopping = False
 
+    def call_at_turn_end(self, fn):
+        """Run `fn()` once this turn's events and callbacks are handled.
+
+        A transport sends what it gathered in a turn from here, with one
+        system call; the peer is then woken once a turn, not once a write.
+        """
+        self._turn_end.append(fn)
+
+    def _run_turn_end(self):
+        turn_end = self._turn_end
+        for fn in turn_end:     # one may add another (a resumed writer): it runs too
+            self._run_callback(fn, ())
+        turn_end.clear()
+
     def _run_once(self, max_wait):
         timers = self._timers
-        if self._ready:
+        turn_end = self._turn_end
+        if self._ready or turn_end:
             timeout = 0
         elif timers:
             timeout = max(0.0, timers[0][0] - time.monotonic())
@@ -267,6 +289,8 @@ class Loop:
                 raise
             except BaseException:
                 log.exception('callback for fd %s failed', key.fd)
+            if len(turn_end) >= TURN_END_BATCH:
+                self._run_turn_end()
         run = self._run_callback
         if timers:
             now = time.monotonic()
@@ -282,6 +306,8 @@ class Loop:
             handle = ready.popleft()
             if not handle.cancelled:
                 run(handle.fn, handle.args)
+        if turn_end:
+            self._run_turn_end()
 
     @staticmethod
     def _run_callback(fn, args):
@@ -311,6 +337,7 @@ class Loop:
         self._timers = []
         self._cancelled_timers = 0
         self._ready.clear()
+        self._turn_end.clear()
 
     def close(self):
         self.remove_signal_handlers()

@@ -76,6 +76,7 @@ class TLSTransport(Transport):
         self.loop.remove_writer(sock)
         self.loop.remove_reader(sock)
         if self._buffer:
+            self._blocked = True    # what was written meanwhile goes when the socket is writable
             self.loop.add_writer(sock, self._write_ready)
         elif self._closing:
             return self._after_flush()

@@ -35,6 +35,7 @@ log = logging.getLogger('rhc.transport')
 # mmap threshold (128 KiB): above it, every read is mmap, mremap and munmap,
 # and faults its pages in afresh.
 RECV_SIZE = 64 * 1024
+SEND_NOW = 64 * 1024     # gathered bytes that are sent without waiting for the turn's end
 HIGH_WATER = 1024 * 1024
 LOW_WATER = 256 * 1024
 BACKLOG = max(1024, socket.SOMAXCONN)
@@ -52,8 +53,9 @@ class Transport:
     high_water = HIGH_WATER
     low_water = LOW_WATER
 
-    __slots__ = ('loop', 'sock', 'protocol', 'peer', 'progressed', '_buffer', '_closing',
-                 '_closed', '_reading', '_writing_paused', '_linger', '_linger_timer')
+    __slots__ = ('loop', 'sock', 'protocol', 'peer', 'progressed', 'sent', '_buffer', '_queued',
+                 '_blocked', '_closing', '_closed', '_reading', '_writing_paused', '_linger',
+                 '_linger_timer')
 
     def __init__(self, loop, sock, protocol, peer=None):
         self.loop = loop
@@ -61,7 +63,10 @@ class Transport:
         self.protocol = protocol
         self.peer = peer
         self.progressed = 0.0       # when buffered bytes last moved (a stalled peer shows here)
+        self.sent = 0               # bytes the socket has taken, in all
         self._buffer = None         # what the socket has not taken yet (a bytearray, once some)
+        self._queued = False        # a send waits for the end of the loop's turn
+        self._blocked = False       # the socket is full: the loop watches it for writing
         self._closing = False
         self._closed = False
         self._reading = False
@@ -118,46 +123,72 @@ class Transport:
     # -- writing ------------------------------------------------------------
 
     def write(self, data):
-        """Send `data`, buffering what the socket does not take now. Ignored once closing."""
+        """Send `data`: small writes are gathered and sent at the end of the loop's turn.
+
+        One send for all of a turn's answers wakes the peer once, not once per
+        answer. What reaches SEND_NOW goes at once, so large bodies stream as
+        they are written; what the socket does not take waits for it in the buffer.
+        """
         if self._closing or not data:
             return
-        if not self._buffer:
-            try:
-                sent = self.sock.send(data)
-            except self._WAIT:
-                sent = 0
-            except OSError as exc:
-                return self._finish(exc)
-            if sent == len(data):
-                return
-            data = memoryview(data)[sent:]
-            self.progressed = self.loop.time()
-            self.loop.add_writer(self.sock, self._write_ready)
-            if self._buffer is None:
-                self._buffer = bytearray()
-        self._buffer += data
-        if not self._writing_paused and len(self._buffer) > self.high_water:
+        buffer = self._buffer
+        if buffer is None:
+            buffer = self._buffer = bytearray()
+        if not buffer and len(data) >= SEND_NOW:
+            return self._send(data, False)      # nothing waits before it: no copy
+        buffer += data
+        if self._blocked:
+            pass                                # _write_ready sends it when it can
+        elif len(buffer) >= SEND_NOW:
+            return self._send(buffer, False)
+        elif not self._queued:
+            self._queued = True
+            self.loop.call_at_turn_end(self._send_queued)
+        if len(buffer) > self.high_water and not self._writing_paused:
             self._writing_paused = True
             self.protocol.pause_writing()
 
+    def _send_queued(self):
+        self._queued = False
+        if self._buffer and not self._blocked:
+            self._send(self._buffer, True)
+
     def _write_ready(self):
-        buffer = self._buffer
+        self._send(self._buffer, True)
+
+    def _send(self, data, now):
+        """Offer `data` (the buffer, or a large write that skips it) to the socket, and
+        watch the socket while the buffer holds what it did not take. (`now`: the loop
+        called, not the protocol.)"""
         try:
-            sent = self.sock.send(buffer)
+            sent = self.sock.send(data)
         except self._WAIT:
             sent = 0
         except OSError as exc:
-            return self._finish(exc, True)
-        if sent:
+            return self._finish(exc, now)
+        self.sent += sent
+        buffer = self._buffer
+        if data is buffer:
             del buffer[:sent]
-            self.progressed = self.loop.time()
+        elif sent < len(data):
+            buffer += memoryview(data)[sent:]
+        if buffer:
+            if sent or not self._blocked:
+                self.progressed = self.loop.time()
+            if not self._blocked:
+                self._blocked = True
+                self.loop.add_writer(self.sock, self._write_ready)
+            if len(buffer) > self.high_water and not self._writing_paused:
+                self._writing_paused = True
+                self.protocol.pause_writing()
+        elif self._blocked:
+            self._blocked = False
+            self.loop.remove_writer(self.sock)
         if self._writing_paused and len(buffer) <= self.low_water:
             self._writing_paused = False
             self.protocol.resume_writing()
-        if not buffer:
-            self.loop.remove_writer(self.sock)
-            if self._closing:
-                self._after_flush()
+        if not buffer and self._closing and not self._closed:
+            self._after_flush()
 
     def get_write_buffer_size(self):
         return len(self._buffer) if self._buffer else 0
@@ -194,8 +225,17 @@ class Transport:
             self._after_flush()
 
     def abort(self):
-        """Close now, dropping whatever is buffered."""
+        """Close now, dropping what the socket does not take at once.
+
+        What this turn gathered is offered to it first, as it would have been
+        had the turn ended: a body cut short still arrives up to the cut.
+        """
         self._closing = True
+        if self._buffer and not self._blocked and not self._closed:
+            try:
+                self.sent += self.sock.send(self._buffer)
+            except OSError:
+                pass
         self._finish(None)
 
     def _after_flush(self):

@@ -174,6 +174,11 @@ class FakeTransport:
     def get_write_buffer_size(self):
         return len(self.buffered)
 
+    @property
+    def sent(self):
+        """Bytes the peer has taken, in all (a Transport counts what its socket took)."""
+        return len(self.written)
+
     def pause_reading(self):
         self.reading_calls.append('pause')
         self.reading = False

@@ -133,3 +133,50 @@ def test_a_coarse_timer_may_cancel_another_of_its_bucket(loop, caplog):
         assert loop.run_until(lambda: 'third' in seen, timeout=1)
     assert seen == ['first', 'third']
     assert 'failed' not in caplog.text
+
+
+def test_turn_end_callbacks_run_after_the_turns_events_and_callbacks(loop):
+    seen = []
+    a, b = socket.socketpair()
+    try:
+        a.setblocking(False)
+        b.send(b'x')
+
+        def readable():
+            a.recv(1)
+            seen.append('event')
+            loop.call_at_turn_end(lambda: seen.append('turn end'))
+            loop.call_soon(seen.append, 'callback')
+
+        loop.add_reader(a, readable)
+        assert loop.run_until(lambda: 'turn end' in seen, timeout=1)
+        assert seen == ['event', 'callback', 'turn end']
+        loop.remove_reader(a)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_turn_with_many_events_runs_its_turn_end_callbacks_in_batches(loop):
+    """The first sockets' answers do not wait for the last socket's events."""
+    from rhc.loop import TURN_END_BATCH
+    pairs = [socket.socketpair() for _ in range(TURN_END_BATCH * 2)]
+    order = []
+    try:
+        for index, (a, b) in enumerate(pairs):
+            a.setblocking(False)
+            b.send(b'x')
+
+            def readable(a=a, index=index):
+                a.recv(1)
+                order.append(('event', index))
+                loop.call_at_turn_end(lambda: order.append(('sent', index)))
+            loop.add_reader(a, readable)
+        assert loop.run_until(lambda: len(order) == 4 * TURN_END_BATCH, timeout=2)
+        first_sent = order.index(next(item for item in order if item[0] == 'sent'))
+        assert first_sent == TURN_END_BATCH     # after one batch of events, not after all
+    finally:
+        for a, b in pairs:
+            loop.forget(a)
+            a.close()
+            b.close()
