@@ -71,8 +71,9 @@ class Observer:
         self.recording = log_requests or count      # False: `finished` need not be called
         self.series = {}            # (endpoint, method, status) -> (inc, observe), or None
         self.routes = {None: ''}    # endpoint -> its ROUTE pattern
-        self._prefix = (None, None)     # (the fast handler, its text_prefix)
-        self._stamp = (None, '')        # (a millisecond of the loop's clock, the stamp then)
+        # (from, until, INFO enabled, the fast handler, its stamp, its text_prefix), for
+        # a millisecond of the loop's clock: see `finished`
+        self._cached = (1.0, 0.0, False, None, '', '')
 
     def finished(self, protocol, request, status, bytes_out):
         """`request` was answered `status` with `bytes_out` bytes on `protocol`'s connection."""
@@ -90,30 +91,39 @@ class Observer:
                 series[1](duration)
         # A silent route logs only its failures; a probe (ALWAYS) not even those.
         if not self.log_requests or (endpoint is not None and endpoint.silent and (
-                status < 400 or endpoint.silent is ALWAYS)) \
-                or not access_log.isEnabledFor(INFO):
+                status < 400 or endpoint.silent is ALWAYS)):
+            return
+        # Whether to log, where, and the stamp: read again only when the loop's clock
+        # passes a millisecond. A change to `logging` reaches access lines within that.
+        cached = self._cached
+        if not cached[0] <= now < cached[1]:
+            cached = self._refresh(now)
+        if not cached[2]:
             return
         path = request.path
         if not path.isprintable():
             path = loggable(path)
-        handler = logs.fast_handler(access_log)
+        handler = cached[3]
         if handler is None or handler.json:
             self._log(protocol, request, endpoint, status, duration, bytes_out, handler, path)
             return
-        # The usual case, kept in this function: it runs once a request.
-        known, prefix = self._prefix
-        if known is not handler:
-            prefix = handler.text_prefix(ACCESS_LOGGER)
-            self._prefix = (handler, prefix)
-        # The handler's stamp, read again only when the loop's clock passes a millisecond.
-        stamp = self._stamp
-        if int(now * 1000) != stamp[0]:
-            stamp = self._stamp = (int(now * 1000), handler.stamp())
+        stamp, prefix = cached[4], cached[5]
         # ACCESS_FORMAT, written as an f-string: a third faster than %.
-        handler.add(f'{stamp[1]}{prefix}conn={protocol.id} '
+        handler.add(f'{stamp}{prefix}conn={protocol.id} '
                     f'request_id={request.request_id} {request.method} {path} {status} '
                     f'{duration * 1000:.2f}ms in={request.bytes_in} out={bytes_out} '
                     f'trace={request.trace_id}')
+
+    def _refresh(self, now):
+        handler = logs.fast_handler(access_log)
+        if handler is None or handler.json:
+            stamp = prefix = ''
+        else:
+            stamp, prefix = handler.stamp(), handler.text_prefix(ACCESS_LOGGER)
+        start = int(now * 1000) / 1000
+        self._cached = (start, start + 0.001, access_log.isEnabledFor(INFO), handler, stamp,
+                        prefix)
+        return self._cached
 
     def _log(self, protocol, request, endpoint, status, duration, bytes_out, handler, path):
         """The access line as JSON, or as a logging record when rhc's handler is not alone."""

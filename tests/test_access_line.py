@@ -21,13 +21,15 @@ SERVICE = micro.parse(['SERVER s 0', r'ROUTE /items/(\d+)$', 'GET handlers.ping'
 
 
 class Connection:
-    """What the observer reads of a server connection."""
+    """What the observer reads of a server connection, with a clock the test moves."""
     id = 7
     peer = ('127.0.0.1', 40404)
 
-    @staticmethod
-    def clock():
-        return 100.25
+    def __init__(self, now=100.25):
+        self.now = now
+
+    def clock(self):
+        return self.now
 
 
 class Answered:
@@ -84,7 +86,8 @@ def test_the_fast_line_is_the_line_logging_would_write(access_alone, format, pat
     observer.finished(Connection(), request, 200, 150)
     handler.addFilter(lambda record: True)      # the same, through logging.LogRecord
     assert fast_handler(logging.getLogger('rhc.access')) is None
-    observer.finished(Connection(), request, 200, 150)
+    request.started += 0.001                    # the same duration, a millisecond later
+    observer.finished(Connection(100.251), request, 200, 150)
     fast, slow = out.getvalue().splitlines()
     assert without_stamp(fast, format) == without_stamp(slow, format)
     if format == 'json':
@@ -143,3 +146,21 @@ def test_no_access_log_means_no_line(access_alone):
                                         ('/run/rhc.sock', '/run/rhc.sock')])
 def test_peer_text(peer, text):
     assert observe.peer_text(peer) == text
+
+
+def test_logging_is_looked_at_once_a_millisecond(access_alone, monkeypatch):
+    """Finding the destination walks the logger chain: a busy server does it once a
+    millisecond of its clock, and a change to `logging` reaches the lines after that."""
+    handler, out = access_alone('text')
+    walks = []
+    monkeypatch.setattr(logs, 'fast_handler', lambda logger: walks.append(1) or fast_handler(logger))
+    observer = observe.Observer('s', Router(SERVICE.servers['s'], {}))
+    connection = Connection(100.2501)
+    for _ in range(20):
+        observer.finished(connection, Answered(None, '/nowhere'), 404, 10)
+    assert len(walks) == 1
+    logging.getLogger('rhc.access').setLevel(logging.WARNING)
+    connection.now += 0.001
+    observer.finished(connection, Answered(None, '/nowhere'), 404, 10)
+    handler.flush()
+    assert len(walks) == 2 and len(out.getvalue().splitlines()) == 20
