@@ -10,17 +10,23 @@ from rhc.future import _PENDING, Cancelled, Future, current_loop
 
 
 class _Sleep(Future):
-    """A Future a timer settles; cancelling it cancels the timer."""
+    """A Future a timer settles; cancelling it cancels the timer.
+
+    The timer's arguments hold the future, so the future lets go of the timer
+    once either is done: else each sleep would leave a cycle for the collector.
+    """
     __slots__ = ('_timer',)
 
     def cancel(self):
         if not Future.cancel(self):
             return False
-        self._timer.cancel()
+        timer, self._timer = self._timer, None
+        timer.cancel()
         return True
 
 
 def _wake(future, result):
+    future._timer = None
     if future._state == _PENDING:
         Future.set_result(future, result)
 

@@ -39,6 +39,8 @@ class Task(Future):
     next) `await` and cancels what it waits on; a coroutine that catches it
     and returns ends normally.
     """
+    # `_context` is dropped once the coroutine ends: it holds the task (and a server's
+    # request, which holds the task), a cycle only the collector would free.
     __slots__ = ('_coro', '_resume', '_context', '_waiting', '_must_cancel', '_name')
     _log_unobserved = False
 
@@ -110,13 +112,17 @@ class Task(Future):
             else:
                 yielded = self._coro.throw(error)
         except StopIteration as stop:
+            self._context = None
             Future.set_result(self, stop.value)
         except Cancelled:
+            self._context = None
             Future.cancel(self)
         except (KeyboardInterrupt, SystemExit) as e:
+            self._context = None
             Future.set_exception(self, e)
             raise
         except BaseException as e:
+            self._context = None
             self._fail(e)
         else:
             self._wait_on(yielded)

@@ -68,6 +68,11 @@ async def responds_itself(request):
     request.respond(203, 'said it myself')
 
 
+async def awaits_once(request):
+    await rhc.sleep(0)
+    return {'awaited': True}
+
+
 async def two_sleeps(request):
     started = time.monotonic()
     await rhc.gather(rhc.sleep(0.3), rhc.sleep(0.3))

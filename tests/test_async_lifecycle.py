@@ -29,7 +29,8 @@ from conftest import Launched
 SERVICE = ['SERVER api 0',
            'ROUTE /hangs$', 'GET async_handlers.hangs_on_backend',
            'ROUTE /deadline$', 'GET async_handlers.hangs_with_deadline',
-           'ROUTE /ping$', 'GET async_handlers.ret_dict']
+           'ROUTE /ping$', 'GET async_handlers.ret_dict',
+           'ROUTE /awaits$', 'GET async_handlers.awaits_once']
 
 
 @pytest.fixture
@@ -235,6 +236,23 @@ def test_a_completed_call_leaves_nothing_for_the_cycle_collector():
     try:
         for _ in range(1000):
             rhc.wait(api.get('/ping'))
+        found = gc.collect()
+    finally:
+        gc.enable()
+    assert found == 0
+
+
+def test_a_handler_that_awaits_leaves_nothing_for_the_cycle_collector():
+    """Its task lets go of its context when the coroutine ends: the context holds
+    the task and the request, and the request holds the task."""
+    api = rhc.Connection(f'http://127.0.0.1:{port_of(load(SERVICE))}')
+    for _ in range(20):
+        assert rhc.wait(api.get('/awaits')) == {'awaited': True}
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(300):
+            rhc.wait(api.get('/awaits'))
         found = gc.collect()
     finally:
         gc.enable()

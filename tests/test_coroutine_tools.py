@@ -56,8 +56,10 @@ def test_sleep_returns_its_result_after_the_delay(loop):
 def test_cancelling_a_sleep_cancels_its_timer(loop):
     async def main():
         nap = rhc.sleep(10)
+        timer = nap._timer
         assert nap.cancel()
-        assert nap._timer.cancelled and nap.cancelled()
+        assert timer.cancelled and nap.cancelled()
+        assert nap._timer is None       # no cycle left: the timer's arguments hold the sleep
         with pytest.raises(Cancelled):
             await nap
         return 'ok'
@@ -69,14 +71,14 @@ def test_cancelling_a_task_in_sleep_cancels_the_timer(loop):
 
     async def main():
         nap = rhc.sleep(10)
-        naps.append(nap)
+        naps.append(nap._timer)
         await nap
     task = Task(main(), loop)
     turn(loop)
     task.cancel()
     with pytest.raises(Cancelled):
         run(loop, task)
-    assert naps[0]._timer.cancelled
+    assert naps[0].cancelled
 
 
 def test_sleep_zero_and_negative_resume(loop):
