@@ -227,50 +227,37 @@ def test_a_thousand_concurrent_coroutines_each_calling_out(tmp_path):
 
 # -- garbage ----------------------------------------------------------------------------------
 
-def test_a_completed_call_leaves_nothing_for_the_cycle_collector():
-    api = rhc.Connection(f'http://127.0.0.1:{port_of(load(SERVICE))}')
+def garbage_after(api, path, calls, settle=False):
+    """What the cycle collector finds after `calls` GETs of `path` (warmed up first:
+    pools, caches, lazy imports), the collector off meanwhile."""
     for _ in range(20):
-        rhc.wait(api.get('/ping'))      # warm: pools, caches, lazy imports
+        rhc.wait(api.get(path))
     gc.collect()
     gc.disable()
     try:
-        for _ in range(1000):
-            rhc.wait(api.get('/ping'))
-        found = gc.collect()
+        for _ in range(calls):
+            rhc.wait(api.get(path))
+        if settle:
+            get_loop().run_until(lambda: False, timeout=0.1)     # the server sees each close
+        return gc.collect()
     finally:
         gc.enable()
-    assert found == 0
+
+
+def test_a_completed_call_leaves_nothing_for_the_cycle_collector():
+    api = rhc.Connection(f'http://127.0.0.1:{port_of(load(SERVICE))}')
+    assert garbage_after(api, '/ping', 1000) == 0
 
 
 def test_a_handler_that_awaits_leaves_nothing_for_the_cycle_collector():
     """Its task lets go of its context when the coroutine ends: the context holds
     the task and the request, and the request holds the task."""
     api = rhc.Connection(f'http://127.0.0.1:{port_of(load(SERVICE))}')
-    for _ in range(20):
-        assert rhc.wait(api.get('/awaits')) == {'awaited': True}
-    gc.collect()
-    gc.disable()
-    try:
-        for _ in range(300):
-            rhc.wait(api.get('/awaits'))
-        found = gc.collect()
-    finally:
-        gc.enable()
-    assert found == 0
+    assert rhc.wait(api.get('/awaits')) == {'awaited': True}
+    assert garbage_after(api, '/awaits', 300) == 0
 
 
 def test_a_closed_connection_leaves_nothing_for_the_cycle_collector():
     # Each call on its own connection: both sides' close paths run every time.
     api = rhc.Connection(f'http://127.0.0.1:{port_of(load(SERVICE))}', max_idle=0)
-    for _ in range(20):
-        rhc.wait(api.get('/ping'))
-    gc.collect()
-    gc.disable()
-    try:
-        for _ in range(300):
-            rhc.wait(api.get('/ping'))
-        get_loop().run_until(lambda: False, timeout=0.1)     # the server sees each close
-        found = gc.collect()
-    finally:
-        gc.enable()
-    assert found == 0
+    assert garbage_after(api, '/ping', 300, settle=True) == 0
