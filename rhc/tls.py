@@ -89,8 +89,6 @@ class TLSTransport(Transport):
     def write(self, data):
         if self._handshaking:
             if not self._closing and data:
-                if self._buffer is None:
-                    self._buffer = bytearray()
                 self._buffer += data
             return
         super().write(data)

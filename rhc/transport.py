@@ -64,7 +64,7 @@ class Transport:
         self.peer = peer
         self.progressed = 0.0       # when buffered bytes last moved (a stalled peer shows here)
         self.sent = 0               # bytes the socket has taken, in all
-        self._buffer = None         # what the socket has not taken yet (a bytearray, once some)
+        self._buffer = bytearray()  # what the socket has not taken yet (None once closed)
         self._queued = False        # a send waits for the end of the loop's turn
         self._blocked = False       # the socket is full: the loop watches it for writing
         self._closing = False
@@ -132,8 +132,6 @@ class Transport:
         if self._closing or not data:
             return
         buffer = self._buffer
-        if buffer is None:
-            buffer = self._buffer = bytearray()
         if not buffer and len(data) >= SEND_NOW:
             return self._send(data, False)      # nothing waits before it: no copy
         buffer += data
@@ -144,9 +142,8 @@ class Transport:
         elif not self._queued:
             self._queued = True
             self.loop.call_at_turn_end(self._send_queued)
-        if len(buffer) > self.high_water and not self._writing_paused:
-            self._writing_paused = True
-            self.protocol.pause_writing()
+        if len(buffer) > self.high_water:
+            self._pause_writing()
 
     def _send_queued(self):
         self._queued = False
@@ -157,9 +154,8 @@ class Transport:
         self._send(self._buffer, True)
 
     def _send(self, data, now):
-        """Offer `data` (the buffer, or a large write that skips it) to the socket, and
-        watch the socket while the buffer holds what it did not take. (`now`: the loop
-        called, not the protocol.)"""
+        """Offer `data` (the buffer, or a large write that skips it) to the socket; watch
+        the socket while the buffer holds the rest. `now`: the loop called, not the protocol."""
         try:
             sent = self.sock.send(data)
         except self._WAIT:
@@ -178,9 +174,8 @@ class Transport:
             if not self._blocked:
                 self._blocked = True
                 self.loop.add_writer(self.sock, self._write_ready)
-            if len(buffer) > self.high_water and not self._writing_paused:
-                self._writing_paused = True
-                self.protocol.pause_writing()
+            if len(buffer) > self.high_water:
+                self._pause_writing()
         elif self._blocked:
             self._blocked = False
             self.loop.remove_writer(self.sock)
@@ -189,6 +184,11 @@ class Transport:
             self.protocol.resume_writing()
         if not buffer and self._closing and not self._closed:
             self._after_flush()
+
+    def _pause_writing(self):
+        if not self._writing_paused:
+            self._writing_paused = True
+            self.protocol.pause_writing()
 
     def get_write_buffer_size(self):
         return len(self._buffer) if self._buffer else 0
